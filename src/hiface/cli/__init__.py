@@ -1,0 +1,1 @@
+"""Command-line interface: `hiface <command>`; each command lives in its own module."""

@@ -1,0 +1,36 @@
+"""Exception types shown to users. The CLI prints their message (never a traceback)."""
+from __future__ import annotations
+
+
+class HifaceError(Exception):
+    """Base class: anything the CLI reports as a one-line error."""
+
+
+class ImageReadError(HifaceError):
+    """An input file is missing, empty, truncated, corrupt or not an image."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot read image {self.path}: {reason}")
+
+
+class ImageWriteError(HifaceError):
+    """An output could not be written (exists without --overwrite, is an input, I/O error)."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"cannot write {self.path}: {reason}")
+
+
+class WeightsError(HifaceError):
+    """A weight file is missing, has the wrong checksum, or does not fit the model."""
+
+
+class ConfigError(HifaceError):
+    """A configuration value or key is invalid."""
+
+
+class UnavailableError(HifaceError):
+    """An optional resource (weights, package) is not installed; the message says how to get it."""

@@ -1,0 +1,190 @@
+"""Safe weight files: checksums, cache and download, `.safetensors`/`.pth` loading, strict
+state-dict matching with readable errors.
+
+Never unpickles arbitrary code: `.pth` files go through ``torch.load(weights_only=True)``.
+Environment:
+  HIFACE_CACHE    cache folder for downloaded weights (default ~/.cache/hiface)
+  HIFACE_OFFLINE  set to 1 to forbid downloads (a missing file is then a clear error)
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from .errors import WeightsError
+
+__all__ = [
+    "sha256_file", "cache_dir", "is_offline", "download", "load_state_dict_file",
+    "select_state_dict", "check_state_dict", "load_into", "save_safetensors",
+]
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while b := f.read(chunk):
+            h.update(b)
+    return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("HIFACE_CACHE") or Path.home() / ".cache" / "hiface")
+
+
+def is_offline() -> bool:
+    return os.environ.get("HIFACE_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+def verify_sha256(path: str | os.PathLike, sha256: str | None) -> None:
+    if not sha256:
+        return
+    got = sha256_file(path)
+    if got.lower() != sha256.lower():
+        raise WeightsError(
+            f"checksum mismatch for {path}: expected sha256 {sha256}, got {got}. "
+            "The file is corrupt, truncated, or not the expected release; delete it and retry.")
+
+
+def download(url: str, filename: str, sha256: str | None, *, cache: str | os.PathLike | None = None,
+             offline: bool | None = None, progress: bool = True) -> Path:
+    """Return the cached file for ``url``, downloading it (atomically, with a progress bar) if absent.
+
+    Raises WeightsError in offline mode or when the download or checksum fails."""
+    cache = Path(cache) if cache else cache_dir()
+    dest = cache / filename
+    if dest.is_file():
+        verify_sha256(dest, sha256)
+        return dest
+    offline = is_offline() if offline is None else offline
+    if offline:
+        raise WeightsError(
+            f"{filename} is not in the cache ({cache}) and downloads are disabled (HIFACE_OFFLINE). "
+            f"Download it from {url} and pass its path with --weights, or copy it to {dest}.")
+    cache.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=cache)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            from tqdm.auto import tqdm
+
+            with tqdm(total=total, unit="B", unit_scale=True, desc=filename, disable=not progress) as bar:
+                while chunk := resp.read(1 << 20):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        verify_sha256(tmp, sha256)
+        os.replace(tmp, dest)
+    except WeightsError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    except Exception as e:  # network errors, disk full, ...
+        Path(tmp).unlink(missing_ok=True)
+        raise WeightsError(
+            f"could not download {url}: {e}. Download it by hand and pass its path with --weights "
+            f"(or place it at {dest}).") from e
+    return dest
+
+
+def load_state_dict_file(path: str | os.PathLike) -> dict:
+    """Read a weight file into a dict (safetensors, or .pth via ``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weight file not found: {path}")
+    if path.stat().st_size == 0:
+        raise WeightsError(f"weight file is empty: {path}")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    import torch
+
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as e:
+            raise WeightsError(f"{path} is not a valid .safetensors file: {e}") from e
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "weights_only" in str(e) or "Unsupported global" in str(e) or "unpickl" in str(e).lower():
+            raise WeightsError(
+                f"refusing to load {path}: it contains pickled Python objects beyond tensors "
+                f"({msg}). hiface never unpickles code; convert the checkpoint in a trusted "
+                "environment with `hiface convert`.") from e
+        raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({msg})"
+                           + (" — it looks like a text file" if head[:1].isascii() and not head.startswith(b"PK") else "")) from e
+    if not isinstance(obj, Mapping):
+        raise WeightsError(f"{path} does not hold a state dict (found {type(obj).__name__})")
+    return dict(obj)
+
+
+def select_state_dict(obj: Mapping, keys: Sequence[str] = ("params_ema", "params"), *, source: str = "file") -> dict:
+    """Pick the first of ``keys`` present (BasicSR layout), else the dict itself if it holds tensors."""
+    import torch
+
+    for k in keys:
+        if k in obj and isinstance(obj[k], Mapping):
+            return dict(obj[k])
+    if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return dict(obj)
+    raise WeightsError(
+        f"{source} has no state dict under any of {list(keys)} and is not a flat tensor dict "
+        f"(top-level keys: {sorted(obj)[:8]})")
+
+
+def check_state_dict(model, sd: Mapping, *, source: str = "weights", limit: int = 5) -> None:
+    """Raise WeightsError naming the first missing, unexpected and mis-shaped tensors."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    shape = [f"{k} {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+             for k in own if k in sd and tuple(sd[k].shape) != tuple(own[k].shape)]
+    if not (missing or unexpected or shape):
+        return
+    parts = []
+    for label, items in (("shape mismatch", shape), ("missing", missing), ("unexpected", unexpected)):
+        if items:
+            more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+            parts.append(f"{len(items)} {label}: " + ", ".join(items[:limit]) + more)
+    raise WeightsError(
+        f"{source} does not fit {type(model).__name__} "
+        f"({len(sd)} tensors in file, {len(own)} in model): " + "; ".join(parts))
+
+
+def load_into(model, sd: Mapping, *, source: str = "weights") -> None:
+    """Strictly load ``sd`` into ``model`` after a readable compatibility check."""
+    check_state_dict(model, sd, source=source)
+    model.load_state_dict(dict(sd), strict=True)
+
+
+def save_safetensors(sd: Mapping, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
+    """Atomically write a state dict as .safetensors (contiguous, shared storage de-duplicated)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().clone() for k, v in sd.items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    dst = Path(dst)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
