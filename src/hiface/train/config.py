@@ -1,0 +1,118 @@
+"""Typed training configuration (dataclasses ⇄ YAML via :mod:`hiface.config`).
+
+Defaults follow the HiFaceGAN recipe (paper §4.1 and the official SPADE-based code):
+LSGAN + feature matching (λ 10) + perceptual (λ 10), Adam β=(0, 0.9) with TTUR
+(G 1e-4, D 4e-4), constant learning rate then a linear decay to zero, one G step then one D
+step, and an exponential moving average of the generator weights for evaluation/export.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["DataConfig", "QualityConfig", "ModelConfig", "LossConfig", "OptimConfig",
+           "TrainLoopConfig", "LogConfig", "TrainConfig"]
+
+
+@dataclass
+class QualityConfig:
+    """Quality filter for the clean pool: drop images whose sharpness score is below threshold."""
+
+    enabled: bool = True
+    method: Literal["laplacian"] = "laplacian"
+    #: variance of the Laplacian of the grey image resized to ``measure_size``² (0..255 scale);
+    #: 60 drops the blurriest ~third of the shared UTKFace chips (see bench/README.md).
+    threshold: float = 60.0
+    measure_size: int = 128
+
+
+@dataclass
+class DataConfig:
+    """Paired data: clean faces degraded on the fly."""
+
+    #: folder of clean faces (searched recursively), a text file listing image paths (one a
+    #: line, relative to the file), or "" to use ``synthetic`` generated faces
+    root: str = ""
+    #: >0: generate this many procedural face-like images instead of reading ``root`` (smoke tests)
+    synthetic: int = 0
+    size: int = 256                 #: faces are resized to size² before degradation
+    preset: str = "hifacegan-fr"    #: hiface.degrade preset name
+    flip: bool = True               #: random horizontal flip
+    crop: int = 0                   #: >0: random crop of crop² from both images (patch training)
+    val_fraction: float = 0.02      #: share of the pool put in the validation split (by file hash)
+    val_max: int = 32               #: at most this many validation images are scored
+    num_workers: int = 0            #: DataLoader worker processes
+    quality: QualityConfig = field(default_factory=QualityConfig)
+
+
+@dataclass
+class ModelConfig:
+    """HiFaceGAN generator and the conditional multi-scale discriminator."""
+
+    #: "full" = HiFaceGANGenerator(ngf=...); "lite" = the lite factory (fewer/narrower stages)
+    variant: Literal["full", "lite"] = "lite"
+    ngf: int = 64
+    #: suppression module (paper §3.2, Eq. 2-3): LIP | pairwise | none (plain strided conv)
+    suppression: Literal["lip", "pairwise", "none"] = "lip"
+    #: replenishment module (paper §3.3): SPADE | plain residual decoder
+    replenishment: Literal["spade", "plain"] = "spade"
+    ndf: int = 64
+    num_d: int = 2                  #: discriminator scales
+
+
+@dataclass
+class LossConfig:
+    gan_mode: Literal["lsgan", "hinge", "vanilla"] = "lsgan"
+    lambda_gan: float = 1.0
+    lambda_fm: float = 10.0         #: discriminator feature matching
+    lambda_perceptual: float = 10.0
+    lambda_l1: float = 0.0          #: optional pixel L1
+    perceptual_backbone: Literal["auto", "vgg19", "mobilenetv2"] = "auto"
+    #: steps of reconstruction-only training (L1 + perceptual, no D) before the GAN phase
+    warmup_steps: int = 0
+    #: L1 weight used during warm-up when lambda_l1 is 0
+    warmup_l1: float = 1.0
+
+
+@dataclass
+class OptimConfig:
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4              #: TTUR: D learns 4x faster
+    betas: tuple[float, float] = (0.0, 0.9)
+    #: the learning rate is constant for this share of train.steps, then decays linearly to 0
+    decay_start: float = 0.5
+    ema_decay: float = 0.999
+    ema_start: int = 0              #: copy G into G_ema until this step, then average
+
+
+@dataclass
+class TrainLoopConfig:
+    steps: int = 100_000
+    batch_size: int = 4             #: per process
+    seed: int = 0
+    device: str = "auto"            #: "auto" | "cpu" | "cuda" | "cuda:N"
+    #: mixed precision, CUDA only (ignored with a warning on CPU: emulated bf16 is ~300x slower)
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    compile: bool = False           #: torch.compile the generator
+    threads: int = 0                #: torch intra-op threads on CPU (0 = leave as is)
+    sync_bn: bool = False           #: convert BatchNorm to SyncBatchNorm under DDP (GPU)
+
+
+@dataclass
+class LogConfig:
+    log_every: int = 50             #: CSV/JSONL loss rows
+    sample_every: int = 1000        #: PNG grid of LQ | G_ema(LQ) | HQ on validation faces
+    val_every: int = 2000           #: PSNR/SSIM of G_ema on the validation split
+    ckpt_every: int = 2000
+    keep_last: int = 3              #: checkpoints kept (older ones are deleted)
+    progress: bool = True           #: tqdm progress bar (rank 0)
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
+    log: LogConfig = field(default_factory=LogConfig)
