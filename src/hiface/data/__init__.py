@@ -1,0 +1,1 @@
+"""Datasets: synthetic training pairs and triples (``hiface.data.guided`` for GFRNet)."""
