@@ -21,8 +21,8 @@ class QualityConfig:
     enabled: bool = True
     method: Literal["laplacian"] = "laplacian"
     #: variance of the Laplacian of the grey image resized to ``measure_size``² (0..255 scale);
-    #: 60 drops the blurriest ~third of the shared UTKFace chips (see bench/README.md).
-    threshold: float = 60.0
+    #: 70 drops the blurriest ~third (33%) of the shared UTKFace chips (see bench/README.md).
+    threshold: float = 70.0
     measure_size: int = 128
 
 
@@ -47,17 +47,18 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    """HiFaceGAN generator and the conditional multi-scale discriminator."""
+    """HiFaceGAN generator (``hiface.archs.hifacegan.HiFaceGANGenerator``) and the conditional
+    multi-scale discriminator. ngf 16 is the CPU-sized "lite" model, ngf 64 the paper's."""
 
-    #: "full" = HiFaceGANGenerator(ngf=...); "lite" = the lite factory (fewer/narrower stages)
-    variant: Literal["full", "lite"] = "lite"
-    ngf: int = 64
+    ngf: int = 16
     #: suppression module (paper §3.2, Eq. 2-3): LIP | pairwise | none (plain strided conv)
     suppression: Literal["lip", "pairwise", "none"] = "lip"
     #: replenishment module (paper §3.3): SPADE | plain residual decoder
     replenishment: Literal["spade", "plain"] = "spade"
+    spectral: bool = True           #: spectral norm in the generator's decoder (official)
     ndf: int = 64
     num_d: int = 2                  #: discriminator scales
+    d_layers: int = 4               #: strided conv layers per discriminator scale
 
 
 @dataclass

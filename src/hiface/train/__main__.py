@@ -1,0 +1,6 @@
+"""``python -m hiface.train ...`` = ``hiface train ...`` (handy under ``torchrun -m``)."""
+import sys
+
+from ..cli.main import main
+
+sys.exit(main(["train", *sys.argv[1:]]))

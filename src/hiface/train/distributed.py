@@ -1,0 +1,94 @@
+"""torch.distributed set-up for `hiface train` under torchrun (single- or multi-node).
+
+torchrun exports RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; without them the
+run is a single process and nothing here touches torch.distributed. Backend: NCCL on CUDA,
+gloo on CPU. Only rank 0 logs, writes samples and checkpoints.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+__all__ = ["DistInfo", "init_distributed", "cleanup", "barrier", "broadcast_object", "all_reduce_mean"]
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: str = "auto") -> tuple[DistInfo, "object"]:
+    """Initialise the process group from torchrun's environment variables.
+
+    Returns (DistInfo, torch.device). ``device="auto"`` picks ``cuda:LOCAL_RANK`` when CUDA is
+    available, else CPU."""
+    import torch
+    import torch.distributed as dist
+
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if dev.index is None:
+            dev = torch.device("cuda", local if world > 1 else torch.cuda.current_device())
+        torch.cuda.set_device(dev)
+    if world <= 1:
+        return DistInfo(), dev
+    backend = "nccl" if dev.type == "cuda" else "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend, init_method="env://", rank=rank, world_size=world,
+                                **({"device_id": dev} if dev.type == "cuda" else {}))
+    return DistInfo(rank, world, local, backend), dev
+
+
+def cleanup() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(info: DistInfo) -> None:
+    if info.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def broadcast_object(obj, info: DistInfo, src: int = 0):
+    """Rank ``src``'s picklable ``obj`` on every rank."""
+    if not info.enabled:
+        return obj
+    import torch.distributed as dist
+
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def all_reduce_mean(values: dict[str, float], info: DistInfo, device) -> dict[str, float]:
+    """Average scalar logs over ranks (for logging only)."""
+    if not info.enabled or not values:
+        return values
+    import torch
+    import torch.distributed as dist
+
+    keys = sorted(values)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    t /= info.world_size
+    return dict(zip(keys, t.tolist()))
