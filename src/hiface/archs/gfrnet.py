@@ -214,6 +214,11 @@ class GFRNetRestorer(Restorer):
     faces' size: the warped reference shows what the model took from the guide.
     """
 
+    @property
+    def native_size(self) -> int:
+        """The network's own input size (arch overrides such as ``size=128`` win over the config)."""
+        return int(getattr(self.net, "size", self.config.native_size))
+
     def restore(self, faces, fidelity: float | None = None, batch_size: int | None = None, *, guide=None,
                 return_warped: bool = False, **kwargs):
         import torch.nn.functional as F

@@ -293,24 +293,18 @@ def degrade_gfrnet(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """GFRNet's degradation: ``((I ⊗ k_ϱ)↓s + n_σ)_JPEG_q``, then bicubic back to the input size.
 
     ϱ ∈ {0, 1.0, 1.1, ..., 3.0} (Gaussian blur σ), s ∈ [1, 8] (bicubic down-scale factor),
-    σ ∈ {0..7} (Gaussian noise, of 255), q ∈ {10..40} (JPEG quality).
+    σ ∈ {0..7} (Gaussian noise, of 255), q ∈ {10..40} (JPEG quality). Composed from the
+    ``hiface.degrade.ops`` primitives (uint8 in, uint8 out).
     """
-    import cv2
+    from ..degrade import ops
 
     h, w = img.shape[:2]
-    x = img.astype(np.float32)
     rho = float(rng.choice([0.0] + [1.0 + 0.1 * i for i in range(21)]))
-    if rho > 0:
-        x = cv2.GaussianBlur(x, (0, 0), rho)
-    s = rng.uniform(1.0, 8.0)
-    sw, sh = max(1, round(w / s)), max(1, round(h / s))
-    x = cv2.resize(x, (sw, sh), interpolation=cv2.INTER_CUBIC)
-    x = x + rng.normal(0, rng.integers(0, 8), x.shape).astype(np.float32)
-    x = np.clip(x, 0, 255).round().astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", x[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(10, 41))])
-    x = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
-    x = cv2.resize(x, (w, h), interpolation=cv2.INTER_CUBIC)
-    return np.ascontiguousarray(x)
+    x = ops.gaussian_blur(img, rho)
+    x = ops.downsample(x, 1.0 / rng.uniform(1.0, 8.0), "bicubic", up_interpolation=None)
+    x = ops.gaussian_noise(x, float(rng.integers(0, 8)), rng)
+    x = ops.jpeg(x, int(rng.integers(10, 41)))
+    return ops.from_float(ops.resize(ops.to_float(x), (h, w), "bicubic"))
 
 
 # --------------------------------------------------------------------------------------

@@ -52,6 +52,8 @@ class GFRNetTrainConfig:
     ngf: int = 16
     warp_ngf: int = 16
     warp_skips: bool = True
+    ndf_disc: int = 32
+    perceptual_backbone: str = "auto"   # hiface.losses.PerceptualLoss: vgg19 if found, else mobilenetv2
     batch_size: int = 4
     lr: float = 2e-4
     warp_lr: float = 5e-4     # phase 1 (WarpNet alone)
@@ -120,29 +122,14 @@ def evaluate_psnr(net, val: dict, bs: int = 8) -> dict:
 
 
 class _Perceptual:
-    """``hiface.losses.PerceptualLoss`` when available, else an L1 on ImageNet MobileNetV2
-    features (the only ImageNet CNN reachable offline here)."""
+    """``hiface.losses.PerceptualLoss`` (VGG19 when its weights are found, else the offline
+    ImageNet MobileNetV2), used as a plain ``loss(fake, real)`` callable."""
 
-    def __init__(self):
-        try:
-            from ..losses import PerceptualLoss  # type: ignore[attr-defined]
+    def __init__(self, backbone: str = "auto"):
+        from ..losses import PerceptualLoss
 
-            self.fn = PerceptualLoss()
-            self.kind = "hiface.losses.PerceptualLoss"
-        except Exception:
-            from ..archs.mobilenetv2 import imagenet_normalize, load_mobilenet_v2
-
-            net = load_mobilenet_v2().eval()
-            for p in net.parameters():
-                p.requires_grad_(False)
-
-            def fn(x, y):
-                fx = net.extract(imagenet_normalize(x))
-                with __import__("torch").no_grad():
-                    fy = net.extract(imagenet_normalize(y))
-                return sum((a - b).abs().mean() for a, b in zip(fx, fy)) / len(fx)
-
-            self.fn, self.kind = fn, "MobileNetV2 features (fallback)"
+        self.fn = PerceptualLoss(backbone=backbone)
+        self.kind = f"hiface.losses.PerceptualLoss({self.fn.backbone_name})"
 
     def __call__(self, x, y):
         return self.fn(x, y)
@@ -164,27 +151,14 @@ def _face_crop(img, lm, size: int = 64):
 
 
 def _make_discriminators(cfg: GFRNetTrainConfig):
+    """Global conditional discriminator on concat(degraded, image) and a local one on the face
+    crop (paper §3.3): ``hiface.archs.discriminator`` PatchGANs, narrow for CPU budgets."""
     if cfg.loss.gan_global <= 0 and cfg.loss.gan_local <= 0:
         return None
-    try:
-        from ..archs import discriminator as D  # type: ignore[attr-defined]
-    except ImportError:
-        print("hiface.archs.discriminator is not available: training without GAN losses")
-        return None
-    make = getattr(D, "MultiscaleDiscriminator", None) or getattr(D, "PatchDiscriminator")
-    try:
-        return make(in_channels=6), make(in_channels=3)
-    except TypeError:
-        return make(6), make(3)
+    from ..archs.discriminator import MultiscaleDiscriminator
 
-
-def _disc_logits(d, x):
-    out = d(x)
-    while isinstance(out, (list, tuple)):
-        out = out[-1] if not isinstance(out[-1], (list, tuple)) else out[-1]
-        if not isinstance(out, (list, tuple)):
-            break
-    return out
+    return (MultiscaleDiscriminator(in_channels=6, ndf=cfg.ndf_disc, num_D=2, n_layers=3),
+            MultiscaleDiscriminator(in_channels=3, ndf=cfg.ndf_disc, num_D=1, n_layers=3))
 
 
 def save_generator(net, path: str | os.PathLike, meta: dict) -> Path:
@@ -241,7 +215,9 @@ def train(cfg: GFRNetTrainConfig, progress: bool = True) -> dict:
             opt_d.load_state_dict(s["opt_d"])
         step, best = int(s["step"]), json.loads(s["best"])
         print(f"resumed from {ck} at step {step}")
-    perc = _Perceptual() if cfg.loss.perceptual > 0 else None
+    perc = _Perceptual(cfg.perceptual_backbone) if cfg.loss.perceptual > 0 else None
+    if discs:
+        from ..losses import gan_loss
     if perc:
         print(f"perceptual loss: {perc.kind}")
     log = open(out / "log.jsonl", "a")
@@ -285,8 +261,9 @@ def train(cfg: GFRNetTrainConfig, progress: bool = True) -> dict:
             if discs:
                 dg, dl = discs
                 fake_g, fake_l = torch.cat((d, y), 1), _face_crop(y, b["gt_landmarks"])
-                adv = -(W.gan_global * _disc_logits(dg, fake_g).mean() + W.gan_local * _disc_logits(dl, fake_l).mean())
-                loss = loss + adv  # hinge generator loss
+                adv = (W.gan_global * gan_loss(dg(fake_g), True, "lsgan", for_discriminator=False)
+                       + W.gan_local * gan_loss(dl(fake_l), True, "lsgan", for_discriminator=False))
+                loss = loss + adv
                 logs["adv"] = adv.item()
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
@@ -294,7 +271,7 @@ def train(cfg: GFRNetTrainConfig, progress: bool = True) -> dict:
             if discs:
                 real_g, real_l = torch.cat((d, g), 1), _face_crop(g, b["gt_landmarks"])
                 fg, fl = fake_g.detach(), fake_l.detach()
-                ld = sum(torch.relu(1 - _disc_logits(m, rx)).mean() + torch.relu(1 + _disc_logits(m, fx)).mean()
+                ld = sum(gan_loss(m(rx), True) + gan_loss(m(fx), False)
                          for m, rx, fx in ((dg, real_g, fg), (dl, real_l, fl)))
                 opt_d.zero_grad(set_to_none=True)
                 ld.backward()
