@@ -1,0 +1,212 @@
+"""HiFaceGAN generators: official state-dict layouts, parameter count, shapes/ranges of every
+variant, inference statistics (the official train-mode behaviour), restorer convention."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from conftest import shared_path
+from hiface.archs.hifacegan import (PAPER_PARAMS_NGF64, HiFaceGANGenerator, HiFaceGANRestorer, LIPSPADEGenerator,
+                                    count_parameters, hifacegan_lite)
+from hiface.archs.replenishment import SPADE
+
+KEYS = ("reference", "checkpoint-keys")
+_LINE = re.compile(r"^(\S+) \(([\d, ]*)\)$")
+
+
+def read_key_file(name: str) -> dict[str, tuple[int, ...]]:
+    out = {}
+    for line in shared_path(*KEYS, name).read_text().splitlines():
+        m = _LINE.match(line.strip())
+        assert m, line
+        out[m.group(1)] = tuple(int(s) for s in m.group(2).replace(" ", "").split(",") if s)
+    return out
+
+
+def dict_from_keys(keys: dict[str, tuple[int, ...]], device: str = "cpu") -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    sd = {}
+    for k, shape in keys.items():
+        if k.endswith("num_batches_tracked"):
+            sd[k] = torch.tensor(7, dtype=torch.long, device=device)
+        elif device == "meta":
+            sd[k] = torch.empty(shape, device="meta")
+        elif k.endswith("running_var"):
+            sd[k] = torch.rand(shape, generator=g) + 0.5
+        else:
+            sd[k] = torch.randn(shape, generator=g) * 0.02
+    return sd
+
+
+# ---------------------------------------------------------------- official layouts
+def test_released_lipspade_ngf48_loads_official_key_file_strictly():
+    keys = read_key_file("hifacegan-released-lipspade-ngf48.txt")
+    net = LIPSPADEGenerator(ngf=48)
+    own = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    assert own == keys  # same names, same shapes (weight_orig/_u/_v, BN running stats)
+    sd = dict_from_keys(keys)
+    net.load_state_dict(sd, strict=True)
+    assert torch.equal(net.state_dict()["head_0.conv_0.weight_u"], sd["head_0.conv_0.weight_u"])
+    assert net.head_0.norm_0.param_free_norm.num_batches_tracked.item() == 7
+    assert count_parameters(net) == 72_223_660
+
+
+def test_paper_ngf64_loads_key_file_strictly_and_has_130_568_012_parameters():
+    keys = read_key_file("hifacegan-ngf64.txt")
+    with torch.device("meta"):  # 130 M parameters: check layout without allocating them
+        net = HiFaceGANGenerator(ngf=64)
+    assert {k: tuple(v.shape) for k, v in net.state_dict().items()} == keys
+    net.load_state_dict(dict_from_keys(keys, device="meta"), strict=True, assign=True)
+    assert count_parameters(net) == PAPER_PARAMS_NGF64 == 130_568_012
+    # spectral-norm u/v and BN statistics are buffers, not parameters
+    assert not any(n.endswith(("_u", "_v")) for n, _ in net.named_parameters())
+
+
+def test_key_file_mismatch_is_reported():
+    keys = read_key_file("hifacegan-released-lipspade-ngf48.txt")
+    with torch.device("meta"):
+        net = LIPSPADEGenerator(ngf=48)
+    sd = dict_from_keys(keys, device="meta")
+    sd["ups.0.conv_0.weight_orig"] = torch.empty(1, 2, 3, 3, device="meta")
+    with pytest.raises(RuntimeError, match="ups.0.conv_0.weight_orig"):
+        net.load_state_dict(sd, strict=True, assign=True)
+
+
+# ---------------------------------------------------------------- every variant
+VARIANTS = {
+    "lip-spade": dict(suppression="lip", replenishment="spade"),
+    "pairwise-spade": dict(suppression="pairwise", replenishment="spade"),
+    "none-spade": dict(suppression="none", replenishment="spade"),
+    "lip-plain": dict(suppression="lip", replenishment="plain"),
+    "pairwise-plain": dict(suppression="pairwise", replenishment="plain"),
+}
+
+
+def _variant(name: str):
+    if name == "lipspade-released":
+        return LIPSPADEGenerator(ngf=8)
+    return HiFaceGANGenerator(ngf=8, **VARIANTS[name])
+
+
+@pytest.mark.parametrize("name", [*VARIANTS, "lipspade-released"])
+def test_output_shape_and_range_every_variant(name):
+    torch.manual_seed(0)
+    net = _variant(name).eval()
+    for size in (64, 128, 256):
+        x = torch.rand(2, 3, size, size)
+        with torch.no_grad():
+            y = net(x)
+        assert y.shape == (2, 3, size, size)
+        assert torch.isfinite(y).all()
+        assert y.abs().max() <= 1.0  # tanh
+        assert y.std() > 0  # not a constant map
+
+
+def test_suppression_features_guide_the_decoder():
+    net = HiFaceGANGenerator(ngf=8).eval()
+    x = torch.rand(1, 3, 64, 64)
+    feats = net.encoder(x)
+    assert [f.shape[1] for f in feats] == [128, 128, 64, 32, 16, 8]
+    assert [f.shape[-1] for f in feats] == [2, 4, 8, 16, 32, 64]
+    assert net.head_0.norm_0.mlp_shared[0].in_channels == 128
+    assert [b.norm_0.mlp_shared[0].in_channels for b in net.ups] == [64, 32, 16, 8]
+
+
+def test_non_multiple_of_32_is_rejected():
+    net = hifacegan_lite(ngf=4)
+    with pytest.raises(ValueError, match="multiples of 32"):
+        net(torch.rand(1, 3, 48, 64))
+
+
+def test_lite_factory():
+    net = hifacegan_lite()
+    assert net.ngf == 16 and net.suppression == "lip" and net.replenishment == "spade"
+    assert count_parameters(net) == 14_294_876
+
+
+def test_progressive_phase_output_sizes():
+    net = HiFaceGANGenerator(ngf=4).eval()
+    x = torch.rand(1, 3, 64, 64)
+    for phase, size in ((1, 8), (2, 16), (3, 32), (4, 64)):
+        net.phase = phase
+        with torch.no_grad():
+            assert net(x).shape[-1] == size
+
+
+# ---------------------------------------------------------------- inference statistics
+def test_default_inference_equals_official_train_mode_at_batch_1():
+    """The official test script runs the generator in train mode with batch size 1; our eval
+    default (per-image statistics) gives the same output, for any batch size. (Built without
+    spectral norm so that train mode differs only by the normalisation statistics.)"""
+    torch.manual_seed(0)
+    net = LIPSPADEGenerator(ngf=8, spectral=False, init="default")
+    for m in net.modules():  # non-trivial running statistics, as in a trained checkpoint
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-1, 1)
+            m.running_var.uniform_(0.5, 2)
+    x = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        net.train()
+        official = torch.cat([net(x[i:i + 1]) for i in range(3)])
+        net.eval()
+        ours = net(x)
+        assert official.std() > 0.02
+        assert torch.allclose(ours, official, atol=1e-5)
+        net.set_inference_norm("running")
+        running = net(x)
+        assert (running - official).abs().max() > 1e-3  # plain eval mode differs
+        net.set_inference_norm("batch")
+        net.train()
+        batch_train = net(x)
+        net.eval()
+        assert torch.allclose(net(x), batch_train, atol=1e-5)
+
+
+def test_inference_does_not_touch_running_statistics():
+    net = HiFaceGANGenerator(ngf=4).eval()
+    before = {k: v.clone() for k, v in net.state_dict().items() if "running" in k or "_u" in k}
+    for mode in ("instance", "batch", "running"):
+        net.set_inference_norm(mode)
+        with torch.no_grad():
+            net(torch.rand(2, 3, 64, 64))
+    after = net.state_dict()
+    assert all(torch.equal(v, after[k]) for k, v in before.items())
+    with pytest.raises(ValueError, match="inference_norm"):
+        net.set_inference_norm("bogus")
+
+
+def test_spade_layer_formula():
+    """out = norm(x)·γ + β, γ/β from a shared conv + ReLU on the nearest-resized guidance."""
+    torch.manual_seed(0)
+    spade = SPADE(8, 3).eval()
+    assert spade.mlp_shared[0].out_channels == 8 and spade.mlp_gamma.bias is None
+    assert SPADE(256, 3).mlp_shared[0].out_channels == 128
+    x, m = torch.randn(2, 8, 16, 16), torch.rand(2, 3, 32, 32)
+    mr = torch.nn.functional.interpolate(m, size=(16, 16), mode="nearest")
+    a = spade.mlp_shared(mr)
+    expect = torch.nn.functional.instance_norm(x) * spade.mlp_gamma(a) + spade.mlp_beta(a)
+    assert torch.allclose(spade(x, m), expect, atol=1e-6)
+
+
+# ---------------------------------------------------------------- restorer convention
+def test_restorer_feeds_0_1_and_clamps_output():
+    from hiface.models import get_model_config
+
+    torch.manual_seed(0)
+    net = LIPSPADEGenerator(ngf=4, init="default")
+    cfg = get_model_config("hifacegan-released")
+    r = HiFaceGANRestorer(net, cfg)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        raw = net.eval()(x)
+    assert raw.min() < 0  # tanh output reaches negative values
+    y = r.forward_native(x)
+    assert torch.equal(y, raw.clamp(0, 1))
+    out = r.restore(torch.rand(3, 100, 100))  # resized to 512 and back
+    assert out.shape == (3, 100, 100) and out.min() >= 0 and out.max() <= 1
+    # per-call statistics override leaves the configured mode in place
+    y2 = r.forward_native(x, inference_norm="running")
+    assert not torch.allclose(y2, y)
+    assert all(m.inference_norm == "instance" for m in net.modules() if isinstance(m, SPADE))
