@@ -335,13 +335,16 @@ def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
 
 
 def _block_means(img: np.ndarray, block: int) -> np.ndarray:
+    """Mean of every ``block``×``block`` block; partial edge blocks average their own pixels."""
     h, w = img.shape[:2]
     gh, gw = -(-h // block), -(-w // block)
     x = img if img.ndim == 3 else img[..., None]
-    pad = ((0, gh * block - h), (0, gw * block - w), (0, 0))
-    s = np.pad(x.astype(np.float64), pad).reshape(gh, block, gw, block, -1).sum(axis=(1, 3))
-    ones = np.pad(np.ones((h, w)), pad[:2]).reshape(gh, block, gw, block).sum(axis=(1, 3))
-    return (s / ones[..., None]).astype(np.float32)  # partial edge blocks average their own pixels
+    if h % block or w % block:
+        x = np.pad(x, ((0, gh * block - h), (0, gw * block - w), (0, 0)))
+    s = x.astype(np.float64, copy=False).reshape(gh, block, gw, block, -1).sum(axis=(1, 3))
+    cnt_y = np.minimum(block, h - np.arange(gh) * block)
+    cnt_x = np.minimum(block, w - np.arange(gw) * block)
+    return (s / np.outer(cnt_y, cnt_x)[..., None]).astype(np.float32)
 
 
 @_same_dtype
