@@ -254,3 +254,14 @@ def test_progress_hidden_when_not_a_tty(capsys, monkeypatch):
     monkeypatch.setenv("HIFACE_PROGRESS", "1")
     list(progress(range(2), "env"))
     assert "env" in capsys.readouterr().err
+
+
+def test_outputs_inside_input_folder_are_not_reused(tmp_path, capsys):
+    src = tmp_path / "faces"
+    write_image(src / "a.png", _img(1))
+    out = src / "lq"
+    assert run(src, "-o", out, "-r") == 0
+    assert run(src, "-o", out, "-r", "--overwrite") == 0
+    assert "skipped 1 file(s) inside the output folder" in capsys.readouterr().err
+    assert [e["name"] for e in _manifest(out)["files"]] == ["a.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "manifest.csv", "manifest.json"]

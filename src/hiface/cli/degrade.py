@@ -120,6 +120,14 @@ def degrade(ctx: click.Context, inputs: tuple[str, ...], outdir: Path | None, pr
     from ..io import read_image, write_bytes_atomic, write_image
 
     items = expand_inputs_with_roots(inputs, recursive=recursive)
+    # an output folder inside an input folder (e.g. faces/ -o faces/lq -r): never take earlier
+    # outputs as inputs
+    out_res = outdir.resolve()
+    kept = [(p, r) for p, r in items
+            if not (out_res != r.resolve() and out_res.is_relative_to(r.resolve())
+                    and p.resolve().is_relative_to(out_res))]
+    skipped = len(items) - len(kept)
+    items = kept
     man_json, man_csv = outdir / "manifest.json", outdir / "manifest.csv"
     if not overwrite:
         for m in (man_json, man_csv):
@@ -130,6 +138,10 @@ def degrade(ctx: click.Context, inputs: tuple[str, ...], outdir: Path | None, pr
     spec = get_preset(preset)
 
     report = BatchReport()
+    if skipped:
+        report.note(f"skipped {skipped} file(s) inside the output folder {outdir}")
+    if not items:
+        raise HifaceError(f"no input images left: all are inside the output folder {outdir}")
     entries: list[dict[str, Any]] = []
     planned: dict[Path, Path] = {}
     for path, root in progress(items, f"degrade ({preset})", force=show_progress):
