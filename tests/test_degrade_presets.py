@@ -242,3 +242,11 @@ def test_describe_lists_ranges(name):
     for e in expect:
         assert e in text, (e, text)
     json.dumps(PRESETS[name].spec())  # the machine-readable spec is JSON-serialisable
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_gray_and_single_channel_inputs_keep_their_shape(name):
+    g = IMG[..., 0]
+    for s in range(12):  # enough seeds to hit the probabilistic colour steps of gfpgan
+        assert degrade(g, name, seed=s).image.shape == g.shape
+        assert degrade(g[..., None], name, seed=s).image.shape == g.shape + (1,)

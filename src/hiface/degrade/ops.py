@@ -363,9 +363,9 @@ def mosaic(img: np.ndarray, block: int = 16, up: bool = True) -> np.ndarray:
 @_same_dtype
 def color_jitter(img: np.ndarray, shift: Sequence[float]) -> np.ndarray:
     """Add a constant per-channel shift (0–255 scale; GFP-GAN draws it from U(−20, 20))."""
-    s = np.asarray(shift, np.float32) / np.float32(255.0)
-    if img.ndim == 2:
-        s = s[:1].reshape(())
+    s = np.asarray(shift, np.float32).reshape(-1) / np.float32(255.0)
+    if img.ndim == 2 or img.shape[2] == 1:  # single channel: the first shift
+        s = s[0]
     return np.clip(img + s, 0.0, 1.0)
 
 
