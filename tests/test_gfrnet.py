@@ -222,7 +222,7 @@ def test_split_is_deterministic(tmp_path):
 def _restorer(size=32):
     from hiface.models import create_restorer
 
-    return create_restorer("gfrnet", weights=None, size=size, ngf=4, warp_ngf=4)
+    return create_restorer("gfrnet", weights=None, size=size, ngf=4, warp_ngf=4, warp_size=size // 2)
 
 
 def test_registry_entry():
@@ -271,3 +271,18 @@ def test_restorer_errors():
 
 def test_gfrnet_class_is_the_factory_product():
     assert isinstance(gfrnet(size=16, ngf=2), GFRNet)
+
+
+def test_half_size_warpnet_keeps_identity_and_upsamples_the_flow():
+    net = gfrnet(size=32, ngf=4, warp_size=16).eval()
+    d, r = _img(2, 32, 1), _img(2, 32, 2)
+    with torch.no_grad():
+        y, w, grid = net(d, r)
+    assert net.warpnet.size == 16 and grid.shape == (2, 32, 32, 2)
+    torch.testing.assert_close(w, r, atol=1e-5, rtol=0)
+    # a constant displacement predicted at 16² is the same constant displacement at 32²
+    shift = torch.tensor([0.1, -0.05])
+    net.warpnet.forward = lambda a, b: identity_grid(a.shape[0], 16, 16) + shift
+    torch.testing.assert_close(net.predict_grid(d, r), identity_grid(2, 32, 32) + shift, atol=1e-6, rtol=0)
+    with pytest.raises(HifaceError, match="warp_size"):
+        gfrnet(size=16, ngf=4, warp_size=32)
