@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["DistInfo", "init_distributed", "cleanup", "barrier", "broadcast_object", "all_reduce_mean"]
+__all__ = ["DistInfo", "init_distributed", "cleanup", "barrier", "broadcast_object", "all_reduce_mean",
+           "sync_batchnorm_stats"]
 
 
 @dataclass(frozen=True)
@@ -92,3 +93,29 @@ def all_reduce_mean(values: dict[str, float], info: DistInfo, device) -> dict[st
     dist.all_reduce(t)
     t /= info.world_size
     return dict(zip(keys, t.tolist()))
+
+
+def sync_batchnorm_stats(model, info: DistInfo) -> None:
+    """Average BatchNorm running statistics over ranks (one all-reduce of all of them).
+
+    DDP only broadcasts rank 0's buffers at the next forward, so each rank otherwise ends the
+    run with its own statistics; averaging keeps every rank identical and makes the running
+    estimate use the global batch (as SyncBatchNorm would)."""
+    if not info.enabled:
+        return
+    import torch
+    import torch.distributed as dist
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    bufs = [b for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats
+            for b in (m.running_mean, m.running_var) if b is not None]
+    if not bufs:
+        return
+    with torch.no_grad():
+        flat = torch.cat([b.reshape(-1) for b in bufs])
+        dist.all_reduce(flat)
+        flat /= info.world_size
+        i = 0
+        for b in bufs:
+            b.copy_(flat[i:i + b.numel()].view_as(b))
+            i += b.numel()

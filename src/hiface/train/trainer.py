@@ -37,7 +37,8 @@ from ..config import dump_yaml, from_dict, to_dict, to_yaml
 from ..errors import ConfigError, HifaceError
 from . import data as D
 from .config import ModelConfig, TrainConfig
-from .distributed import DistInfo, all_reduce_mean, barrier, broadcast_object, cleanup, init_distributed
+from .distributed import (DistInfo, all_reduce_mean, barrier, broadcast_object, cleanup, init_distributed,
+                          sync_batchnorm_stats)
 from .ema import make_ema, update_ema
 
 __all__ = ["Trainer", "prepare_data", "build_generator", "build_discriminator", "lr_lambda", "find_checkpoints",
@@ -239,6 +240,9 @@ class Trainer:
         for key, v in (("data.size", cfg.data.size), ("data.crop", cfg.data.crop)):
             if v % 32:  # the generator works down to 1/32
                 raise ConfigError(f"{key} must be a multiple of 32 (HiFaceGAN downsamples 5 times), got {v}")
+        if (cfg.data.crop or cfg.data.size) < 64:  # 1/32 must keep >1 pixel for instance norms
+            raise ConfigError(f"training images must be at least 64² (data.size / data.crop), "
+                              f"got {cfg.data.crop or cfg.data.size}")
         if not resume:
             self._prepare_run_dir(overwrite)
         self._setup_data(resume)
@@ -321,6 +325,13 @@ class Trainer:
         self.G_raw, self.D_raw = self.G, self.D
         if self.info.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
+
+            # DDP waits for a gradient of every trainable parameter; freeze those the forward
+            # never uses (e.g. the progressive-growing to_rgbs of inactive phases)
+            unused = _unused_parameters(self.G, self.device)
+            for name, p in self.G.named_parameters():
+                if name in unused:
+                    p.requires_grad_(False)
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.G = DDP(self.G, device_ids=ids)
@@ -446,7 +457,11 @@ class Trainer:
             self.scaler_d.update()
             logs.update(loss_d=loss_d, d_real=d_real, d_fake=d_fake)
         self.sched_g.step()
-        self.sched_d.step()
+        with warnings.catch_warnings():  # in warm-up D rests but its schedule keeps the global step
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
+            self.sched_d.step()
+        sync_batchnorm_stats(self.G_raw, self.info)
+        sync_batchnorm_stats(self.D_raw, self.info)
         self.step += 1
         oc = self.cfg.optim
         update_ema(self.G_ema, self.G_raw, oc.ema_decay if self.step > oc.ema_start else 0.0)
@@ -487,24 +502,24 @@ class Trainer:
         path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
         return write_image(path, from_tensor(rows), overwrite=True)
 
-    def validate(self) -> dict[str, float]:
-        """Mean PSNR/SSIM (hiface.metrics) of G_ema on the validation split (rank 0)."""
+    def validate(self, batch_size: int = 8) -> dict[str, float]:
+        """Mean PSNR/SSIM (RGB, :mod:`hiface.metrics`) of G_ema on the validation split, on
+        8-bit-quantised outputs as they would be saved (rank 0 only)."""
         import torch
 
-        from ..metrics import psnr, ssim
+        from ..metrics.psnr_ssim import psnr, ssim
 
         if not self.main or self.val_set is None:
             return {}
         scores: dict[str, list[float]] = {"psnr": [], "ssim": []}
         with torch.no_grad():
-            for i in range(len(self.val_set)):
-                b = self.val_set[i]
-                out = self.G_ema(b["lq"][None].to(self.device)).clamp(0, 1)[0].cpu()
-                from ..io import from_tensor
-
-                o, g = from_tensor(out), from_tensor(b["hq"])
-                scores["psnr"].append(float(psnr(o, g)))
-                scores["ssim"].append(float(ssim(o, g)))
+            for start in range(0, len(self.val_set), batch_size):
+                items = [self.val_set[i] for i in range(start, min(start + batch_size, len(self.val_set)))]
+                lq = torch.stack([b["lq"] for b in items]).to(self.device)
+                hq = torch.stack([b["hq"] for b in items]).to(self.device)
+                out = self.G_ema(lq).clamp(0, 1).mul(255).round().div(255)
+                scores["psnr"] += psnr(out, hq).tolist()
+                scores["ssim"] += ssim(out, hq).tolist()
         res = {k: float(np.mean(v)) for k, v in scores.items()}
         _append_csv(self.run_dir / "metrics.csv", ["step", "psnr", "ssim", "n"],
                     {"step": self.step, **res, "n": len(self.val_set)})
@@ -626,6 +641,21 @@ class Trainer:
 
     def close(self) -> None:
         cleanup()
+
+
+def _unused_parameters(model, device, size: int = 64) -> set[str]:
+    """Names of trainable parameters that get no gradient from a forward pass (probed on a
+    size² zero image; the model's state, e.g. spectral-norm vectors, is restored after)."""
+    import copy
+
+    import torch
+
+    state = copy.deepcopy(model.state_dict())
+    model(torch.zeros(1, 3, size, size, device=device)).float().mean().backward()
+    unused = {n for n, p in model.named_parameters() if p.requires_grad and p.grad is None}
+    model.zero_grad(set_to_none=True)
+    model.load_state_dict(state)
+    return unused
 
 
 # --------------------------------------------------------------------------- logs

@@ -1,0 +1,301 @@
+"""hiface.train: data pipeline, quality filter, split, trainer (losses, resume, SIGINT, export), CLI."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hiface.config import from_yaml, load_yaml
+from hiface.errors import ConfigError, HifaceError
+from hiface.train import data as D
+from hiface.train.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "configs" / "hifacegan-tiny.yaml"
+QUIET = ["log.progress=false"]
+
+
+def tiny(*overrides: str) -> TrainConfig:
+    return load_yaml(TrainConfig, TINY, [*QUIET, *overrides])
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# --------------------------------------------------------------------------- data
+def test_dataset_is_a_pure_function_of_seed_epoch_index():
+    ds = D.PairedFaceDataset([f"synthetic:{i}" for i in range(4)], 64, "hifacegan-fr", seed=3)
+    a, b = ds[(1, 2)], ds[(1, 2)]
+    assert a["lq"].shape == a["hq"].shape == (3, 64, 64)
+    assert a["lq"].dtype.is_floating_point and 0.0 <= float(a["lq"].min()) and float(a["lq"].max()) <= 1.0
+    assert (a["lq"] == b["lq"]).all() and (a["hq"] == b["hq"]).all()
+    assert not (ds[(2, 2)]["lq"] == a["lq"]).all()          # another epoch: other degradation
+    assert not (a["lq"] == a["hq"]).all()                    # degraded
+    # flip is part of the sample's randomness: some epoch flips sample 2, some does not
+    clean = ds.clean(2)
+    flips = {bool((ds.pair(2, e)[1] == clean[:, ::-1]).all() and not (ds.pair(2, e)[1] == clean).all())
+             for e in range(8)}
+    assert flips == {True, False}
+    crop = D.PairedFaceDataset(ds.items, 64, "hifacegan-fr", seed=3, crop=32)
+    lq, hq, ops = crop.pair(0, 0)
+    assert lq.shape == hq.shape == (32, 32, 3) and len(ops) >= 1
+    with pytest.raises(ConfigError, match="unknown degradation preset 'nope'"):
+        D.PairedFaceDataset(ds.items, 64, "nope")
+
+
+def test_resumable_sampler_continues_the_stream():
+    full = D.ResumableSampler(10, seed=1)
+    it = iter(full)
+    stream = [next(it) for _ in range(25)]
+    assert [i for e, i in stream[:10]] != list(range(10)) and sorted(i for e, i in stream[:10]) == list(range(10))
+    assert [e for e, _ in stream] == [0] * 10 + [1] * 10 + [2] * 5
+    it = iter(D.ResumableSampler(10, seed=1, start=13))
+    assert [next(it) for _ in range(12)] == stream[13:25]
+    # two ranks: disjoint shards of each epoch, same length
+    r0 = iter(D.ResumableSampler(10, seed=1, rank=0, world_size=2))
+    r1 = iter(D.ResumableSampler(10, seed=1, rank=1, world_size=2))
+    s0, s1 = {next(r0)[1] for _ in range(5)}, {next(r1)[1] for _ in range(5)}
+    assert s0 | s1 == set(range(10)) and not s0 & s1
+
+
+def test_quality_filter_drops_blurred_copy_keeps_sharp(tmp_path: Path):
+    import cv2
+
+    from hiface.io import write_image
+
+    sharp = D.synthetic_face(0, 128)
+    paths = []
+    for i in range(3):
+        img = D.synthetic_face(i, 128)
+        p = write_image(tmp_path / f"sharp{i}.png", img)
+        q = write_image(tmp_path / f"blurred{i}.png", cv2.GaussianBlur(img, (0, 0), 2.5))
+        paths += [str(p), str(q)]
+    assert D.laplacian_variance(sharp) > 4 * D.laplacian_variance(cv2.GaussianBlur(sharp, (0, 0), 2.5))
+    res = D.quality_filter(paths, threshold=70.0)
+    assert sorted(Path(p).name for p in res.kept) == ["sharp0.png", "sharp1.png", "sharp2.png"]
+    assert sorted(Path(p).name for p in res.dropped) == ["blurred0.png", "blurred1.png", "blurred2.png"]
+    res.write(tmp_path / "run")
+    assert D.read_list(tmp_path / "run" / "quality_kept.txt") == res.kept
+    assert D.read_list(tmp_path / "run" / "quality_dropped.txt") == res.dropped
+    rows = (tmp_path / "run" / "quality_scores.tsv").read_text().splitlines()
+    assert rows[0] == "score\tdecision\tpath" and len(rows) == 7 and rows[1].split("\t")[1] == "dropped"
+
+
+def test_quality_filter_on_shared_chips_separates_a_blurred_copy(shared, tmp_path: Path):
+    import cv2
+
+    from hiface.io import read_image, write_image
+
+    files = sorted(shared("data", "faces", "utk200").glob("*.jpg"))[:40]
+    scores = D.quality_scores([str(f) for f in files])
+    best = files[int(np.argmax(scores))]
+    img = read_image(best).pixels
+    blurred = write_image(tmp_path / "blurred.png", cv2.GaussianBlur(img, (0, 0), 2.0))
+    res = D.quality_filter([str(best), str(blurred)], TrainConfig().data.quality.threshold)
+    assert res.kept == [str(best)] and res.dropped == [str(blurred)]
+
+
+def test_hash_split_is_deterministic_and_content_based(tmp_path: Path):
+    paths = []
+    for i in range(200):
+        p = tmp_path / f"{i:03d}.bin"
+        p.write_bytes(f"face {i}".encode())
+        paths.append(str(p))
+    train, val = D.hash_split(paths, 0.2)
+    assert 20 <= len(val) <= 60 and len(train) + len(val) == 200 and not set(train) & set(val)
+    t2, v2 = D.hash_split(list(reversed(paths)), 0.2)
+    assert sorted(v2) == sorted(val)                        # order independent
+    # a renamed copy of a val file stays in val (the hash is of the bytes)
+    twin = tmp_path / "renamed.bin"
+    twin.write_bytes(Path(val[0]).read_bytes())
+    assert D.hash_split([str(twin)], 0.2)[1] == [str(twin)]
+    with pytest.raises(ConfigError, match="val_fraction"):
+        D.hash_split(paths, 1.0)
+
+
+def test_list_images_folder_and_file_list(tmp_path: Path):
+    from hiface.io import write_image
+
+    for n in ("b.png", "a.png", "sub/c.jpg"):
+        write_image(tmp_path / n, D.synthetic_face(0, 32))
+    (tmp_path / "notes.txt").write_text("x")
+    found = D.list_images(tmp_path)
+    assert [Path(p).relative_to(tmp_path).as_posix() for p in found] == ["a.png", "b.png", "sub/c.jpg"]
+    lst = tmp_path / "list.txt"
+    lst.write_text("# comment\nb.png\n\nsub/c.jpg\n")
+    assert D.list_images(lst) == [str(tmp_path / "b.png"), str(tmp_path / "sub" / "c.jpg")]
+    with pytest.raises(ConfigError, match="neither a folder nor a file list"):
+        D.list_images(tmp_path / "missing")
+
+
+# --------------------------------------------------------------------------- trainer
+def test_tiny_config_trains_losses_finite_and_changing(tmp_path: Path):
+    import torch
+
+    from hiface.io import read_image
+    from hiface.train.trainer import Trainer, find_checkpoints
+
+    run = tmp_path / "run"
+    tr = Trainer(tiny("train.steps=6", "log.sample_every=3", "log.val_every=3", "log.ckpt_every=2"), run)
+    g0 = {k: v.clone() for k, v in tr.G.state_dict().items()}
+    d0 = {k: v.clone() for k, v in tr.D.state_dict().items()}
+    assert tr.run() == 0
+    rows = read_csv(run / "log.csv")
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    # warm-up (2 steps): reconstruction only, no D; then the full objective
+    assert rows[0]["g_l1"] and not rows[0]["loss_d"] and not rows[0]["g_gan"]
+    for r in rows[2:]:
+        for k in ("loss_g", "g_gan", "g_fm", "g_perc", "loss_d", "d_real", "d_fake"):
+            assert math.isfinite(float(r[k])), (k, r)
+    assert len({r["loss_g"] for r in rows}) == 6 and len({r["loss_d"] for r in rows[2:]}) == 4
+    # TTUR and the linear decay (constant until half of 6 steps, then to 0)
+    assert [float(r["lr_g"]) for r in rows] == pytest.approx([1e-4] * 3 + [1e-4, 2 / 3 * 1e-4, 1 / 3 * 1e-4], rel=1e-5)
+    assert float(rows[0]["lr_d"]) == pytest.approx(4e-4)
+    assert any(not torch.equal(g0[k], v) for k, v in tr.G_raw.state_dict().items())
+    assert any(not torch.equal(d0[k], v) for k, v in tr.D_raw.state_dict().items())
+    # keep-last-2 checkpoints, sample grids, validation from hiface.metrics
+    assert [p.name for p in find_checkpoints(run)] == ["step_00000004.pt", "step_00000006.pt"]
+    grid = read_image(run / "samples" / "step_00000006.png").pixels
+    n_val = len((run / "split_val.txt").read_text().split())
+    assert grid.shape == (64 * min(4, n_val), 64 * 3, 3)
+    val = read_csv(run / "metrics.csv")
+    assert [int(r["step"]) for r in val] == [3, 6] and all(math.isfinite(float(r["psnr"])) for r in val)
+    assert 0 < float(val[-1]["ssim"]) <= 1
+    jl = [json.loads(s) for s in (run / "log.jsonl").read_text().splitlines()]
+    assert {"step": 3, "val": {"psnr": float(val[0]["psnr"]), "ssim": float(val[0]["ssim"])}} in \
+        [{"step": j["step"], "val": {k: pytest.approx(v, rel=1e-5) for k, v in j["val"].items()}} for j in jl if "val" in j]
+    assert (run / "config.yaml").is_file() and load_yaml(TrainConfig, run / "config.yaml").train.steps == 6
+
+
+def test_resume_reproduces_uninterrupted_run_bit_exactly(tmp_path: Path):
+    import torch
+
+    from hiface.train.trainer import INTERRUPTED, Trainer
+
+    # batch 3 over 12 training faces: the interruption falls mid-epoch, the run crosses epochs
+    cfg = tiny("train.steps=6", "train.batch_size=3", "log.sample_every=0", "log.val_every=0",
+               "log.ckpt_every=0", "loss.warmup_steps=1", "data.flip=true", "data.size=96", "data.crop=64")
+    straight = Trainer(cfg, tmp_path / "a")
+    assert straight.run() == 0
+    first = Trainer(cfg, tmp_path / "b")
+    assert first.run(stop_at=3) == INTERRUPTED
+    del first
+    resumed = Trainer(None, tmp_path / "b", resume=True)
+    assert resumed.step == 3
+    assert resumed.run() == 0
+    for name in ("G_raw", "G_ema", "D_raw"):
+        a, b = getattr(straight, name).state_dict(), getattr(resumed, name).state_dict()
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), name
+    sa, sb = straight.opt_g.state_dict()["state"], resumed.opt_g.state_dict()["state"]
+    assert all(torch.equal(sa[i]["exp_avg_sq"], sb[i]["exp_avg_sq"]) for i in sa)
+    la, lb = read_csv(tmp_path / "a" / "log.csv"), read_csv(tmp_path / "b" / "log.csv")
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "time_s"} for r in rows]  # noqa: E731
+    assert drop(la) == drop(lb)  # the resumed log has each step once, same losses
+
+
+def test_amp_on_cpu_is_ignored_with_a_warning(tmp_path: Path):
+    from hiface.train.trainer import Trainer
+
+    with pytest.warns(UserWarning, match="train.amp=bf16 ignored on cpu"):
+        tr = Trainer(tiny("train.amp=bf16", "train.steps=1"), tmp_path / "r")
+    assert tr.amp_dtype is None
+
+
+def test_run_dir_guards(tmp_path: Path):
+    from hiface.train.trainer import Trainer
+
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "precious.txt").write_text("x")
+    with pytest.raises(HifaceError, match="not a hiface run folder"):
+        Trainer(tiny(), tmp_path / "other", overwrite=True)
+    with pytest.raises(HifaceError, match="cannot resume: .*config.yaml not found"):
+        Trainer(None, tmp_path / "nothing", resume=True)
+    with pytest.raises(ConfigError, match="data.size must be a multiple of 32"):
+        Trainer(tiny("data.size=48"), tmp_path / "r")
+    with pytest.raises(ConfigError, match="at least 64"):
+        Trainer(tiny("data.crop=32"), tmp_path / "r")
+
+
+def test_export_writes_ema_generator_with_metadata(tmp_path: Path):
+    import torch
+    from safetensors import safe_open
+
+    from hiface.models import _import
+    from hiface.train.trainer import Trainer, export_generator
+    from hiface.weights import load_into, load_state_dict_file
+
+    tr = Trainer(tiny("train.steps=3", "log.val_every=0", "log.sample_every=0"), tmp_path / "run")
+    tr.run()
+    out = export_generator(tmp_path / "run", tmp_path / "g.safetensors")
+    with safe_open(str(out), "pt") as f:
+        meta = f.metadata()
+    assert meta["step"] == "3" and meta["weights"] == "G_ema" and meta["format"] == "hiface-train"
+    assert "suppression: lip" in meta["config"] and json.loads(meta["arch_kwargs"])["ngf"] == 4
+    net = _import(meta["arch"])(**json.loads(meta["arch_kwargs"]))
+    load_into(net, load_state_dict_file(out))
+    sd = tr.G_ema.state_dict()
+    assert all(torch.equal(v, sd[k]) for k, v in net.state_dict().items())
+    with pytest.raises(HifaceError, match="exists; pass --overwrite"):
+        export_generator(tmp_path / "run", out)
+    with pytest.raises(HifaceError, match="no checkpoint found"):
+        export_generator(tmp_path, tmp_path / "h.safetensors")
+
+
+# --------------------------------------------------------------------------- CLI
+def test_cli_print_config_and_errors(tmp_path: Path):
+    from hiface.cli.main import main
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "hiface.cli.main", "train", *args], capture_output=True,
+                              text=True, cwd=ROOT, timeout=120)
+
+    r = run("--config", str(TINY), "--set", "optim.lr_g=3e-4", "--set", "model.suppression=pairwise",
+            "--print-config")
+    assert r.returncode == 0, r.stderr
+    cfg = from_yaml(TrainConfig, r.stdout)
+    assert cfg.optim.lr_g == 3e-4 and cfg.model.suppression == "pairwise" and cfg.data.size == 64
+    r = run("--config", str(TINY), "--set", "train.stpes=3")
+    assert r.returncode == 1 and "unknown config key 'train.stpes' (did you mean 'steps'?)" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = run("--config", str(TINY), "--set", "model.suppression=blur")
+    assert r.returncode == 1 and "'blur' is not one of 'lip', 'pairwise', 'none'" in r.stderr
+    assert main(["train"]) == 1
+    assert main(["train", "--help"]) == 0
+
+
+def test_cli_sigint_saves_checkpoint_and_exits_130_then_resumes(tmp_path: Path):
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HIFACE_PROGRESS": "0"}
+    cmd = [sys.executable, "-m", "hiface.cli.main", "train", "--config", str(TINY), "--run-dir", str(run),
+           "--set", "train.steps=100000", "--set", "log.val_every=0", "--set", "log.sample_every=0",
+           "--set", "log.ckpt_every=0", "--set", "log.progress=false"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    deadline = time.time() + 90
+    while time.time() < deadline and not (run / "log.csv").is_file():
+        time.sleep(0.2)
+    assert (run / "log.csv").is_file(), proc.communicate(timeout=30)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 130, err
+    steps = [int(r["step"]) for r in read_csv(run / "log.csv")]
+    ckpts = sorted((run / "checkpoints").glob("step_*.pt"))
+    assert len(ckpts) == 1 and ckpts[0].name == f"step_{steps[-1]:08d}.pt"
+    assert "Interrupted at step" in err and f"hiface train --resume {run}" in err
+    # resume to a nearby end
+    r = subprocess.run([sys.executable, "-m", "hiface.cli.main", "train", "--resume", str(run),
+                        "--set", f"train.steps={steps[-1] + 2}"], capture_output=True, text=True, cwd=ROOT,
+                       env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert [int(x["step"]) for x in read_csv(run / "log.csv")][-3:] == [steps[-1], steps[-1] + 1, steps[-1] + 2]
