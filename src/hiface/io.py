@@ -229,10 +229,13 @@ def read_image(path: str | os.PathLike, *, keep_16bit: bool = False) -> ImageDat
     if p.is_dir():
         raise ImageReadError(p, "is a folder, not an image file")
     try:
-        if p.stat().st_size == 0:
-            raise ImageReadError(p, "file is empty (0 bytes)")
+        empty = p.stat().st_size == 0
     except PermissionError:
         raise ImageReadError(p, "permission denied") from None
+    except OSError as e:
+        raise ImageReadError(p, e.strerror or str(e)) from None
+    if empty:
+        raise ImageReadError(p, "file is empty (0 bytes)")
 
     try:
         with Image.open(p) as img:
