@@ -1,0 +1,111 @@
+"""dlib face detectors (fully offline): the HOG + linear SVM frontal detector or the MMOD CNN,
+followed by dlib's 5-point shape predictor (or the 68-point one).
+
+Model files come from the ``face-recognition-models`` package, located without importing it
+(its ``__init__`` needs ``pkg_resources``).
+
+The 5-point predictor marks the two corners of each eye and the base of the nose. hiface's
+five landmarks (eye centres, nose tip, mouth corners) are obtained from them by fitting dlib's
+own 5-point mean face (the constants of ``get_face_chip_details``) and reading the 68-point
+mean face at the wanted positions, i.e. the mouth corners and nose tip are *predicted* from
+the eyes and nose base by a similarity -- exactly the information dlib's 5-point face chips
+use. Pass ``landmarks=68`` for measured mouth corners (slower to load: 100 MB model).
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UnavailableError
+from .detect import Detector, Face
+from .templates import dlib_mean_face, landmarks5_from_68
+
+__all__ = ["DlibDetector", "dlib_model_path", "DLIB5_MEAN"]
+
+#: dlib's unit mean positions of the 5-point predictor's parts (``get_face_chip_details``):
+#: image-right eye outer/inner corner, image-left eye outer/inner corner, nose base.
+DLIB5_MEAN = np.array([[0.8595674595992, 0.2134981538014], [0.6460604764104, 0.2289674387677],
+                       [0.1205750620789, 0.2137274526848], [0.3340850613712, 0.2290642403242],
+                       [0.4901123135679, 0.6277975316475]])
+
+
+def dlib_model_path(filename: str) -> Path:
+    """Path of a model file shipped by ``face-recognition-models``."""
+    spec = importlib.util.find_spec("face_recognition_models")
+    locs = list(spec.submodule_search_locations or []) if spec else []
+    for loc in locs:
+        p = Path(loc) / "models" / filename
+        if p.is_file():
+            return p
+    raise UnavailableError(
+        f"dlib model {filename} not found: install it with "
+        "`pip install --no-deps face-recognition-models==0.3.0`")
+
+
+def _import_dlib():
+    try:
+        import dlib
+    except ImportError as e:
+        raise UnavailableError("the dlib detectors need dlib: `pip install dlib-bin` "
+                               "(or use --detector retinaface)") from e
+    return dlib
+
+
+@functools.lru_cache(maxsize=4)
+def _load(kind: str):
+    dlib = _import_dlib()
+    if kind == "hog":
+        return dlib.get_frontal_face_detector()
+    if kind == "cnn":
+        return dlib.cnn_face_detection_model_v1(str(dlib_model_path("mmod_human_face_detector.dat")))
+    return dlib.shape_predictor(str(dlib_model_path(f"shape_predictor_{kind}_face_landmarks.dat")))
+
+
+def landmarks5_from_dlib5(parts: np.ndarray) -> np.ndarray:
+    """hiface's five landmarks from dlib's 5-point parts (see module doc)."""
+    from .align import estimate_similarity, transform_points
+
+    M = estimate_similarity(DLIB5_MEAN, parts)  # unit mean face -> image
+    return transform_points(M, landmarks5_from_68(dlib_mean_face()))
+
+
+class DlibDetector(Detector):
+    """dlib HOG (``cnn=False``) or MMOD CNN (``cnn=True``) detector with shape-predictor landmarks.
+
+    ``upsample``: image doublings before detection (finds faces smaller than dlib's ~80 px
+    window); ``None`` picks 1 for images up to 1.2 megapixels (after the ``max_side`` resize),
+    else 0."""
+
+    default_threshold = 0.0
+
+    def __init__(self, cnn: bool = False, landmarks: int = 5, upsample: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if landmarks not in (5, 68):
+            raise ValueError("landmarks must be 5 or 68")
+        self.cnn, self.n_landmarks, self.upsample = cnn, landmarks, upsample
+        self.name = "dlib-cnn" if cnn else "dlib"
+        self._det = _load("cnn" if cnn else "hog")
+        self._sp = _load(str(landmarks))
+
+    def _detect(self, rgb: np.ndarray) -> list[Face]:
+        dlib = _import_dlib()
+        up = self.upsample if self.upsample is not None else int(rgb.shape[0] * rgb.shape[1] <= 1_200_000)
+        if self.cnn:
+            dets = self._det(rgb, up)
+            rects, scores = [d.rect for d in dets], [float(d.confidence) for d in dets]
+        else:
+            rects, scores, _ = self._det.run(rgb, up, min(self.threshold, 0.0) - 0.3)
+            rects, scores = list(rects), [float(s) for s in scores]
+        faces = []
+        for r, s in zip(rects, scores):
+            shape = self._sp(rgb, r)
+            pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
+            lm = landmarks5_from_68(pts) if self.n_landmarks == 68 else landmarks5_from_dlib5(pts)
+            # dlib rectangles are inclusive pixel ranges
+            box = np.array([r.left(), r.top(), r.right() + 1, r.bottom() + 1], dtype=np.float64)
+            faces.append(Face(box=box, landmarks=lm, score=s, points=pts))
+        del dlib
+        return faces
