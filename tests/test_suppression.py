@@ -102,9 +102,20 @@ def test_every_downsample_halves_with_ceil(kind, size):
     assert y.shape == (1, 8, (size[0] + 1) // 2, (size[1] + 1) // 2)
 
 
-def test_unknown_suppression():
+def test_unknown_suppression_and_misplaced_options():
     with pytest.raises(ValueError, match="lip"):
         make_downsample("bogus", 4)
+    with pytest.raises(ValueError, match="only apply to suppression='pairwise'"):
+        make_downsample("lip", 4, embed_dim=8)
+    assert make_downsample("pairwise", 16, embed_dim=3).g[0].out_channels == 3
+
+
+def test_pairwise_module_is_trainable_end_to_end():
+    torch.manual_seed(0)
+    m = PairwiseSuppression(4)
+    m(torch.randn(2, 4, 9, 9)).square().mean().backward()
+    assert m.weight.grad.abs().sum() > 0 and m.bias.grad.abs().sum() > 0
+    assert m.g[0].weight.grad.abs().sum() > 0  # the affinity MLP g learns through φ
 
 
 def test_strided_baseline_is_a_conv():

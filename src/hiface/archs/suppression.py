@@ -171,7 +171,10 @@ class StridedConvDown(nn.Module):
 
 
 def make_downsample(kind: str, channels: int, **kwargs) -> nn.Module:
-    """Build the 2x content-adaptive downsampler ``kind`` in ``SUPPRESSION_TYPES``."""
+    """Build the 2x content-adaptive downsampler ``kind`` in ``SUPPRESSION_TYPES``; ``kwargs``
+    (``embed_dim``, ``activation``, ``scale``, ``kernel``) configure the pairwise module only."""
+    if kwargs and kind != "pairwise":
+        raise ValueError(f"options {sorted(kwargs)} only apply to suppression='pairwise', not {kind!r}")
     if kind == "lip":
         return LIP(channels)
     if kind == "pairwise":
