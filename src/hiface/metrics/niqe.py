@@ -236,7 +236,7 @@ def _blocks(img: np.ndarray, nh: int, nw: int, bh: int, bw: int) -> np.ndarray:
 def niqe_y(y: np.ndarray, pristine: NiqePristine | None = None, *, block_size: int = 96) -> float:
     """NIQE of a luma image ``y`` (H, W) in [0, 255] (already rounded, as MATLAB reads uint8).
 
-    The image must hold at least one ``block_size`` block; NIQE is unstable with few blocks
+    The image must hold at least two ``block_size`` blocks; NIQE is unstable with few blocks
     (the feature covariance is estimated from them), so prefer images of 192 px or more.
     """
     from scipy.ndimage import convolve
@@ -249,6 +249,9 @@ def niqe_y(y: np.ndarray, pristine: NiqePristine | None = None, *, block_size: i
     nh, nw = h // block_size, w // block_size
     if nh == 0 or nw == 0:
         raise ValueError(f"NIQE needs images of at least {block_size}x{block_size} px, got {w}x{h}")
+    if nh * nw < 2:  # the feature covariance needs two blocks (BasicSR returns NaN here)
+        raise ValueError(f"NIQE needs at least two {block_size}x{block_size} blocks (e.g. {2 * block_size}x"
+                         f"{block_size} px), got {w}x{h}")
     img = img[: nh * block_size, : nw * block_size]
     win = matlab_gaussian()
     feats = []

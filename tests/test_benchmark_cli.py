@@ -1,0 +1,102 @@
+"""Baselines and `hiface benchmark` end to end on tiny synthetic faces."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from hiface.baselines import BASELINES, bicubic_baseline, get_baseline, nlmeans_unsharp
+from hiface.cli.main import cli
+from hiface.errors import HifaceError
+from hiface.io import read_image, write_image
+
+
+def _smooth(seed: int, h: int, w: int) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 3)
+
+
+def test_bicubic_baseline_is_area_down_bicubic_up():
+    import cv2
+
+    a = _smooth(0, 64, 48)
+    out = bicubic_baseline(a, 4)
+    assert out.shape == a.shape and out.dtype == np.uint8
+    lr = cv2.resize(a, (12, 16), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(out, cv2.resize(lr, (48, 64), interpolation=cv2.INTER_CUBIC))
+
+
+def test_nlmeans_reduces_noise_and_tensor_interface():
+    rng = np.random.default_rng(1)
+    flat = np.full((64, 64, 3), 120, np.uint8)
+    noisy = np.clip(flat + rng.normal(0, 15, flat.shape), 0, 255).astype(np.uint8)
+    den = nlmeans_unsharp(noisy)
+    assert den.shape == noisy.shape
+    assert np.abs(den.astype(int) - 120).mean() < 0.5 * np.abs(noisy.astype(int) - 120).mean()
+    x = torch.from_numpy(noisy).permute(2, 0, 1).float()[None] / 255
+    for b in BASELINES.values():  # Restorer-like: (B,3,H,W) in [0,1] -> same shape
+        y = b(x)
+        assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    assert torch.allclose(get_baseline("degraded")(x), x, atol=1 / 510)
+    with pytest.raises(HifaceError, match="unknown baseline"):
+        get_baseline("bilinear")
+
+
+def test_benchmark_end_to_end(tmp_path):
+    gt = tmp_path / "faces"
+    for i in range(3):
+        write_image(gt / f"f{i}.png", _smooth(i, 230, 200))  # non-square: centre-cropped by --size
+    out = tmp_path / "bench"
+    args = ["benchmark", "--gt", str(gt), "-o", str(out), "--models", "identity", "--size", "192",
+            "--limit", "2", "--metrics", "psnr,ssim,niqe", "--seed", "0", "--no-progress"]
+    res = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    for f in ("benchmark.md", "benchmark.csv", "benchmark.json", "per_image.csv", "contact_sheet.jpg", "manifest.json"):
+        assert (out / f).is_file(), f
+    doc = json.loads((out / "benchmark.json").read_text())
+    assert list(doc["summary"]) == ["degraded", "bicubic", "nlmeans", "identity"]
+    assert doc["n_images"] == 2 and doc["preset"] == "hifacegan-fr"
+    s = doc["summary"]
+    # the identity model returns its input: same scores as the "degraded" baseline
+    assert s["degraded"]["metrics"]["niqe"]["n"] == 2
+    for m in ("psnr", "ssim", "niqe"):
+        assert s["identity"]["metrics"][m]["mean"] == pytest.approx(s["degraded"]["metrics"][m]["mean"], abs=1e-9)
+    assert s["bicubic"]["metrics"]["psnr"]["mean"] != pytest.approx(s["degraded"]["metrics"]["psnr"]["mean"])
+    # degradation is the seeded simulator: re-running it reproduces lq/ exactly
+    from hiface.cli.benchmark import square_resize
+    from hiface.degrade import degrade, image_seed
+
+    man = json.loads((out / "manifest.json").read_text())
+    assert [e["name"] for e in man["files"]] == ["f0", "f1"]
+    clean = square_resize(read_image(gt / "f0.png").pixels, 192)
+    assert np.array_equal(read_image(out / "gt" / "f0.png").pixels, clean)
+    lq = degrade(clean, "hifacegan-fr", seed=image_seed(0, "f0.png")).image
+    assert np.array_equal(read_image(out / "lq" / "f0.png").pixels, lq)
+    assert man["files"][0]["seed"] == image_seed(0, "f0.png") and man["files"][0]["ops"]
+    # table and per-image rows
+    md = (out / "benchmark.md").read_text()
+    assert "| identity |" in md and "PSNR ↑" in md and "NIQE ↓" in md and "area down x4" in md
+    rows = list(csv.DictReader((out / "per_image.csv").open()))
+    assert len(rows) == 8 and {r["method"] for r in rows} == {"degraded", "bicubic", "nlmeans", "identity"}
+    sheet = read_image(out / "contact_sheet.jpg").pixels
+    assert sheet.shape[0] > 2 * 160 and sheet.shape[1] > 5 * 160  # 2 rows, 4 methods + ground truth
+    # no silent overwrite
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 1 and "--overwrite" in res.output
+
+
+def test_benchmark_rejects_unknown_model(tmp_path):
+    write_image(tmp_path / "g" / "a.png", _smooth(0, 64, 64))
+    res = CliRunner().invoke(cli, ["benchmark", "--gt", str(tmp_path / "g"), "-o", str(tmp_path / "o"),
+                                   "--models", "identty"])
+    assert res.exit_code == 1 and "unknown model 'identty'" in res.output and "identity" in res.output
+    assert not (tmp_path / "o").exists()
+    res = CliRunner().invoke(cli, ["benchmark", "--gt", str(tmp_path / "g"), "-o", str(tmp_path / "o"),
+                                   "--baselines", "none"])
+    assert res.exit_code == 1 and "nothing to compare" in res.output
