@@ -210,3 +210,15 @@ def test_restorer_feeds_0_1_and_clamps_output():
     y2 = r.forward_native(x, inference_norm="running")
     assert not torch.allclose(y2, y)
     assert all(m.inference_norm == "instance" for m in net.modules() if isinstance(m, SPADE))
+
+
+def test_official_xavier_initialisation():
+    from hiface.archs.hifacegan import init_weights
+
+    net = HiFaceGANGenerator(ngf=4)  # init="xavier", gain 0.02 (official train config)
+    w = net.ups[3].norm_0.mlp_gamma.weight  # (8, 8, 3, 3): fan_in = fan_out = 72
+    assert abs(w.std().item() - 0.02 * (2 / 144) ** 0.5) < 1.5e-3
+    assert net.fc.bias.abs().sum() == 0 and net.ups[0].conv_0.bias.abs().sum() == 0
+    assert net.ups[0].conv_0.weight_orig.std() > 0.01  # spectral-norm convs keep PyTorch's init
+    with pytest.raises(ValueError, match="init_type"):
+        init_weights(net, "bogus")
