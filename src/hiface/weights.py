@@ -110,12 +110,19 @@ def load_state_dict_file(path: str | os.PathLike) -> dict:
     try:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if "weights_only" in str(e) or "Unsupported global" in str(e) or "unpickl" in str(e).lower():
+        text = str(e)
+        msg = text.splitlines()[0] if text else type(e).__name__
+        if "weights_only" in text or "Unsupported global" in text or "unpickl" in text.lower():
+            import re
+
+            what = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", text)
+            what = f" (it references {what.group(1)})" if what else ""
             raise WeightsError(
-                f"refusing to load {path}: it contains pickled Python objects beyond tensors "
-                f"({msg}). hiface never unpickles code; convert the checkpoint in a trusted "
-                "environment with `hiface convert`.") from e
+                f"refusing to load {path}: besides tensors it pickles Python objects{what}, which could "
+                "run arbitrary code when loaded; hiface never unpickles them. Only if you trust its "
+                "origin, re-save its state dict in a separate throw-away environment "
+                "(torch.load(..., weights_only=False), then safetensors.torch.save_file) and use that "
+                "file.") from e
         raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({msg})"
                            + (" — it looks like a text file" if head[:1].isascii() and not head.startswith(b"PK") else "")) from e
     if not isinstance(obj, Mapping):

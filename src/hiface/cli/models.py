@@ -82,16 +82,7 @@ def convert_checkpoint(src: str | Path, dst: str | Path, key: str | None = None,
         raise ImageWriteError(dst, "it is the input file")
     if dst.exists() and not overwrite:
         raise ImageWriteError(dst, "it already exists (pass --overwrite to replace it)")
-    try:
-        raw = W.load_state_dict_file(src)
-    except WeightsError as e:
-        if "refusing to load" not in str(e):
-            raise
-        raise WeightsError(
-            f"refusing to convert {src}: besides tensors it pickles Python objects, which could run "
-            "arbitrary code when loaded; hiface never unpickles them. Only if you trust its origin, "
-            "re-save its state dict in a separate throw-away environment (torch.load(..., "
-            "weights_only=False), then safetensors.torch.save_file) and use that file.") from e
+    raw = W.load_state_dict_file(src)  # refuses pickled code with a clear message
     if key is not None:
         if key not in raw:
             raise WeightsError(f"{src} has no key {key!r} (top-level keys: {sorted(map(str, raw))[:8]})")
