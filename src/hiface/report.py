@@ -56,12 +56,17 @@ def summary_table_md(summaries: Mapping[str, Mapping[str, Any]], metrics: Sequen
                      row_header: str = "method", with_std: bool = False) -> str:
     """Markdown table: one row per entry of ``summaries`` (name -> :func:`summarize` output)."""
     cols = [METRICS[m].header for m in metrics]
-    lines = ["| " + " | ".join([row_header, *cols, "images"]) + " |",
-             "|" + "---|" * (len(cols) + 2)]
+    faces = any("faces" in s for s in summaries.values())
+    extra = ["images"] + (["FED/LLE faces"] if faces else [])
+    lines = ["| " + " | ".join([row_header, *cols, *extra]) + " |",
+             "|" + "---|" * (len(cols) + 1 + len(extra))]
     for key, summ in summaries.items():
         cells = [_cell(m, summ["metrics"][m], with_std) for m in metrics]
-        n = f"{summ['n_images'] - summ['n_failed']}" + (f" ({summ['n_failed']} failed)" if summ["n_failed"] else "")
-        lines.append("| " + " | ".join([key, *cells, n]) + " |")
+        n = [f"{summ['n_images'] - summ['n_failed']}" + (f" ({summ['n_failed']} failed)" if summ["n_failed"] else "")]
+        if faces:
+            f = summ.get("faces")
+            n.append(f"{f['used']}/{f['used'] + f['excluded']}" if f else "–")
+        lines.append("| " + " | ".join([key, *cells, *n]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -223,14 +228,19 @@ def evaluation_html(*, title: str, metrics: Sequence[str], summaries: Mapping[st
         spec = METRICS[m]
         cls = " class='proxy'" if not spec.standard else ""
         out.append(f"<th{cls} title='{e(spec.description)}'>{e(spec.header)}</th>")
-    out.append("<th>images</th></tr>")
+    out.append("<th>images</th>" + ("<th>FED/LLE faces</th>" if any("faces" in x for x in summaries.values()) else "")
+               + "</tr>")
     for key, s in summaries.items():
         out.append(f"<tr><td>{e(key)}</td>")
         for m in metrics:
             ent = s["metrics"][m]
             c = _cell(m, ent, with_std=True)
             out.append(f"<td{' class=na' if ent.get('mean') is None else ''}>{e(c)}</td>")
-        out.append(f"<td>{s['n_images'] - s['n_failed']}</td></tr>")
+        out.append(f"<td>{s['n_images'] - s['n_failed']}</td>")
+        if any("faces" in x for x in summaries.values()):
+            f = s.get("faces")
+            out.append(f"<td>{f['used']}/{f['used'] + f['excluded']}</td>" if f else "<td>–</td>")
+        out.append("</tr>")
     out.append("</table><h2>Metrics</h2><ul>")
     for line in notes_md.strip().splitlines():
         txt = e(line.lstrip("- ")).replace("**", "")

@@ -260,9 +260,11 @@ def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, met
     for m in methods:
         info = method_info[m]
         extra = f"; not run: {info['unavailable']}" if "unavailable" in info else (
-            f"; {info['seconds_per_image']} s/image" if "seconds_per_image" in info else "")
-        notes += f"- method `{m}` ({info['kind']}): {info['description']}{extra}.\n"
-    md = f"# {title}\n\n" + R.summary_table_md(summaries, metrics) + "\n" + notes
+            f"; {info['seconds_per_image']} s/image incl. PNG read/write" if "seconds_per_image" in info else "")
+        notes += f"- method `{m}` ({info['kind']}): {info['description'].rstrip('.')}{extra}.\n"
+    md = (f"# {title}\n\n" + R.summary_table_md(summaries, metrics) + "\n"
+          "FED/LLE faces: pairs where dlib found a face in both the output and the ground truth "
+          "(the others are excluded from FED/LLE).\n\n" + notes)
     R.write_text(out / "benchmark.md", md)
     R.write_text(out / "benchmark.csv", _summary_csv(summaries, metrics))
     rows = [{"method": m, **r} for m in run_methods for r in per[m]]
