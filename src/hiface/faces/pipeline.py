@@ -1,0 +1,205 @@
+"""The whole-photo pipeline: detect -> align to the model's template -> restore (one batch per
+photo) -> paste back into the upscaled photo.
+
+Images are float32 (H, W, 3) RGB in [0, 1] throughout (16-bit sources keep their precision);
+alpha travels separately and is only resized.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import HifaceError
+from .align import face_transform, transform_points, warp_face
+from .detect import Detector, Face, create_detector, select_center_face
+from .paste import is_grayscale, paste_faces, to_gray, upscale_image
+
+__all__ = ["FacePipeline", "RestoreResult", "NoGuideFaceError", "match_guide"]
+
+#: border fill of aligned crops (facexlib's gray, what FFHQ-style restorers were run with)
+BORDER_VALUE = (135 / 255, 133 / 255, 132 / 255)
+
+
+class NoGuideFaceError(HifaceError):
+    """The guide photo has no detectable face."""
+
+
+@dataclass
+class RestoreResult:
+    image: np.ndarray                      #: (H*u, W*u, 3) float32 [0, 1]
+    alpha: np.ndarray | None               #: (H*u, W*u) float32 [0, 1] or None
+    faces: list[Face] = field(default_factory=list)      #: faces found (original coordinates)
+    restored_index: list[int] = field(default_factory=list)  #: indices of ``faces`` that were restored
+    crops: list[np.ndarray] = field(default_factory=list)     #: aligned inputs (S, S, 3)
+    restored: list[np.ndarray] = field(default_factory=list)  #: restored crops (S, S, 3)
+    transforms: list[np.ndarray] = field(default_factory=list)  #: image -> crop similarities
+    warped_guides: list[np.ndarray] = field(default_factory=list)  #: guided models: warped references
+    gray: bool = False                     #: the photo was treated as grayscale
+
+
+def _to_batch(crops: list[np.ndarray]):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(np.stack(crops).transpose(0, 3, 1, 2))).float()
+
+
+def _from_batch(t) -> list[np.ndarray]:
+    a = t.detach().float().cpu().clamp(0, 1).numpy().transpose(0, 2, 3, 1)
+    return [np.ascontiguousarray(x) for x in a]
+
+
+def match_guide(guide_aligned_landmarks: np.ndarray, candidates: list[np.ndarray]) -> int:
+    """Index of the candidate whose aligned landmarks (5, 2) are closest to the guide's (mean
+    point distance): the face whose pose best matches the reference."""
+    d = [float(np.linalg.norm(c - guide_aligned_landmarks, axis=1).mean()) for c in candidates]
+    return int(np.argmin(d))
+
+
+class FacePipeline:
+    """Restore every face of a photo with ``restorer`` and paste it back.
+
+    Args:
+        restorer: a :class:`hiface.models.Restorer` (its ``native_size`` and ``template`` decide
+            the crop).
+        detector: a :class:`Detector` or a detector name (``dlib``, ``dlib-cnn``, ``retinaface``).
+        upscale: output scale of the whole photo (background: Lanczos).
+        only_center_face: restore only the face nearest the image centre.
+        batch_size: cap on faces per restorer call (all faces of a photo form one batch otherwise).
+        fidelity: passed to the restorer (models with ``supports_fidelity``).
+        colorize: keep the restorer's colours on grayscale photos (default: back to gray).
+    """
+
+    def __init__(self, restorer, detector: Detector | str = "dlib", *, upscale: float = 2, only_center_face: bool = False,
+                 batch_size: int | None = 8, fidelity: float | None = None, colorize: bool = False,
+                 detector_kwargs: dict | None = None):
+        if upscale <= 0:
+            raise HifaceError(f"upscale must be positive, got {upscale}")
+        self.restorer = restorer
+        self._detector = detector
+        self._detector_kwargs = detector_kwargs or {}
+        self.upscale = upscale
+        self.only_center_face = only_center_face
+        self.batch_size = batch_size
+        self.fidelity = fidelity
+        self.colorize = colorize
+
+    # -- pieces -------------------------------------------------------------------------
+    @property
+    def detector(self) -> Detector:
+        if isinstance(self._detector, str):
+            self._detector = create_detector(self._detector, **self._detector_kwargs)
+        return self._detector
+
+    @property
+    def size(self) -> int:
+        return int(self.restorer.native_size)
+
+    @property
+    def template(self) -> str:
+        return self.restorer.template
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        faces = self.detector(image)
+        if self.only_center_face:
+            faces = select_center_face(faces, image.shape[:2])
+        return faces
+
+    def align(self, image: np.ndarray, faces: list[Face]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Aligned crops (S, S, 3) float32 and their image->crop similarities."""
+        crops, Ms = [], []
+        for f in faces:
+            M = face_transform(f, self.template, self.size)
+            crops.append(warp_face(image, M, self.size, border="constant", border_value=BORDER_VALUE))
+            Ms.append(M)
+        return crops, Ms
+
+    def restore_crops(self, crops: list[np.ndarray], guide: np.ndarray | None = None):
+        """Run the restorer on aligned crops as one batch (capped by ``batch_size``).
+        Returns (restored crops, warped guides or [])."""
+        if not crops:
+            return [], []
+        x = _to_batch(crops)
+        kw = {}
+        if guide is not None:
+            g = _to_batch([guide] * len(crops))
+            out = self.restorer.restore(x, fidelity=self.fidelity, batch_size=self.batch_size,
+                                        guide=g, return_warped=True)
+            y, warped = out
+            return _from_batch(y), _from_batch(warped)
+        y = self.restorer.restore(x, fidelity=self.fidelity, batch_size=self.batch_size, **kw)
+        return _from_batch(y), []
+
+    def align_guide(self, guide_image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Aligned crop of the most prominent face of a guide photo and its aligned landmarks."""
+        faces = self.detector(guide_image)
+        if not faces:
+            raise NoGuideFaceError("no face found in the guide photo; use a clear, roughly frontal "
+                                   "photo of the same person (or try --detector retinaface)")
+        f = max(faces, key=lambda fc: fc.area * max(fc.score, 1e-3) if fc.score > 0 else fc.area)
+        crops, Ms = self.align(guide_image, [f])
+        return crops[0], transform_points(Ms[0], f.landmarks)
+
+    # -- whole photo --------------------------------------------------------------------
+    def __call__(self, image: np.ndarray, alpha: np.ndarray | None = None, *, aligned: bool = False,
+                 guide: np.ndarray | None = None, guide_face: int | None = None,
+                 faces: list[Face] | None = None) -> RestoreResult:
+        """Restore one photo (float32 (H, W, 3) in [0, 1]).
+
+        ``aligned``: the image is already an aligned face crop (restored whole). ``guide``: a
+        reference photo of the same person (guided restorers); it is applied to face
+        ``guide_face`` (default: the face whose pose best matches the guide's), other faces
+        are left as they are. ``faces``: skip detection and use these."""
+        image = np.ascontiguousarray(image, dtype=np.float32)
+        gray = is_grayscale(image)
+        u = self.upscale
+        guided = bool(getattr(self.restorer.config, "guided", False))
+        if guided and guide is None:
+            raise HifaceError(f"model {self.restorer.name!r} is a guided restorer: give a reference photo "
+                              "of the same person (--guide PATH)")
+        if guide is not None and not guided:
+            raise HifaceError(f"--guide needs a guided model; {self.restorer.name!r} does not use a reference")
+        out_alpha = None if alpha is None else upscale_image(np.ascontiguousarray(alpha, dtype=np.float32), u)
+        if out_alpha is not None and out_alpha.ndim == 3:
+            out_alpha = out_alpha[..., 0]
+
+        g_crop = g_lm = None
+        if guide is not None:
+            g_crop, g_lm = self.align_guide(guide)
+
+        if aligned:
+            import cv2
+
+            h, w = image.shape[:2]
+            crop = image if (h, w) == (self.size, self.size) else cv2.resize(
+                image, (self.size, self.size), interpolation=cv2.INTER_AREA if h > self.size else cv2.INTER_CUBIC)
+            restored, warped = self.restore_crops([np.clip(crop, 0, 1)], g_crop)
+            r = restored[0]
+            if gray and not self.colorize:
+                r = to_gray(r)
+            oh, ow = int(round(h * u)), int(round(w * u))
+            outim = r if (oh, ow) == r.shape[:2] else np.clip(
+                cv2.resize(r, (ow, oh), interpolation=cv2.INTER_LANCZOS4), 0, 1)
+            return RestoreResult(image=outim, alpha=out_alpha, crops=[crop], restored=[r],
+                                 warped_guides=warped, gray=gray)
+
+        if faces is None:
+            faces = self.detect(image)
+        crops, Ms = self.align(image, faces)
+        index = list(range(len(faces)))
+        if guide is not None and faces:
+            if guide_face is not None:
+                if not 0 <= guide_face < len(faces):
+                    raise HifaceError(f"--guide-face {guide_face} is out of range: {len(faces)} face(s) found "
+                                      f"(indices 0..{len(faces) - 1}, left to right)")
+                k = guide_face
+            else:
+                k = match_guide(g_lm, [transform_points(M, f.landmarks) for M, f in zip(Ms, faces)])
+            index, crops, Ms = [k], [crops[k]], [Ms[k]]
+        restored, warped = self.restore_crops(crops, g_crop)
+        if gray and not self.colorize:
+            restored = [to_gray(r) for r in restored]
+        out = upscale_image(image, u)
+        paste_faces(out, restored, Ms, upscale=u)
+        return RestoreResult(image=out, alpha=out_alpha, faces=faces, restored_index=index, crops=crops,
+                             restored=restored, transforms=Ms, warped_guides=warped, gray=gray)
