@@ -14,6 +14,7 @@ from ..errors import HifaceError
 from .align import face_transform, transform_points, warp_face
 from .detect import Detector, Face, create_detector, select_center_face
 from .paste import is_grayscale, paste_faces, to_gray, upscale_image
+from .templates import DLIB_TEMPLATES
 
 __all__ = ["FacePipeline", "RestoreResult", "NoGuideFaceError", "match_guide"]
 
@@ -62,7 +63,8 @@ class FacePipeline:
     Args:
         restorer: a :class:`hiface.models.Restorer` (its ``native_size`` and ``template`` decide
             the crop).
-        detector: a :class:`Detector` or a detector name (``dlib``, ``dlib-cnn``, ``retinaface``).
+        detector: a :class:`Detector` or a detector name (``dlib``, ``dlib-cnn``, ``retinaface``);
+            by name, dlib detectors use the 68-point predictor for dlib-chip models.
         upscale: output scale of the whole photo (background: Lanczos).
         only_center_face: restore only the face nearest the image centre.
         batch_size: cap on faces per restorer call (all faces of a photo form one batch otherwise).
@@ -88,7 +90,12 @@ class FacePipeline:
     @property
     def detector(self) -> Detector:
         if isinstance(self._detector, str):
-            self._detector = create_detector(self._detector, **self._detector_kwargs)
+            kw = dict(self._detector_kwargs)
+            if self._detector.startswith("dlib") and self.template in DLIB_TEMPLATES:
+                # models trained on dlib chips: align with the 68 points the chips were made from
+                # (UTK re-alignment: ~0.5 px vs a few px with the 5-point predictor)
+                kw.setdefault("landmarks", 68)
+            self._detector = create_detector(self._detector, **kw)
         return self._detector
 
     @property
