@@ -117,7 +117,8 @@ class FacePipeline:
         crops, Ms = [], []
         for f in faces:
             M = face_transform(f, self.template, self.size)
-            crops.append(warp_face(image, M, self.size, border="constant", border_value=BORDER_VALUE))
+            crop = warp_face(image, M, self.size, border="constant", border_value=BORDER_VALUE)
+            crops.append(np.clip(crop, 0.0, 1.0, out=crop))  # Lanczos overshoot
             Ms.append(M)
         return crops, Ms
 
