@@ -190,7 +190,7 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
             oext = _out_ext(path, ext, img.alpha is not None, is16)
             dtype = np.uint16 if (is16 and oext in _16BIT_EXTS) else np.uint8
             out = _to_dtype(res.image, dtype)
-            gray_out = (img.was_gray or res.gray) and not colorize
+            gray_out = img.was_gray and not colorize  # gray-looking RGB files stay RGB (with equal channels)
             if gray_out:
                 out = out[..., 0]
             a_out = None if res.alpha is None else _to_dtype(res.alpha, dtype)
