@@ -57,14 +57,16 @@ def test_benchmark_end_to_end(tmp_path):
             "--limit", "2", "--metrics", "psnr,ssim,niqe", "--seed", "0", "--no-progress"]
     res = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    for f in ("benchmark.md", "benchmark.csv", "benchmark.json", "per_image.csv", "contact_sheet.jpg", "manifest.json"):
+    for f in ("benchmark.md", "benchmark.csv", "benchmark.json", "benchmark.html", "per_image.csv", "contact_sheet.jpg",
+              "manifest.json"):
         assert (out / f).is_file(), f
     doc = json.loads((out / "benchmark.json").read_text())
     assert list(doc["summary"]) == ["degraded", "bicubic", "nlmeans", "identity"]
     assert doc["n_images"] == 2 and doc["preset"] == "hifacegan-fr"
     s = doc["summary"]
     # the identity model returns its input: same scores as the "degraded" baseline
-    assert s["degraded"]["metrics"]["niqe"]["n"] == 2
+    niqe = s["degraded"]["metrics"]["niqe"]
+    assert niqe["n"] == 2 or niqe["status"].startswith("unavailable")  # basicsr not installed
     for m in ("psnr", "ssim", "niqe"):
         assert s["identity"]["metrics"][m]["mean"] == pytest.approx(s["degraded"]["metrics"][m]["mean"], abs=1e-9)
     assert s["bicubic"]["metrics"]["psnr"]["mean"] != pytest.approx(s["degraded"]["metrics"]["psnr"]["mean"])
@@ -100,3 +102,18 @@ def test_benchmark_rejects_unknown_model(tmp_path):
     res = CliRunner().invoke(cli, ["benchmark", "--gt", str(tmp_path / "g"), "-o", str(tmp_path / "o"),
                                    "--baselines", "none"])
     assert res.exit_code == 1 and "nothing to compare" in res.output
+
+
+def test_benchmark_model_without_weights_is_reported_not_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("HIFACE_OFFLINE", "1")
+    write_image(tmp_path / "g" / "a.png", _smooth(0, 64, 64))
+    res = CliRunner().invoke(cli, ["benchmark", "--gt", str(tmp_path / "g"), "-o", str(tmp_path / "o"),
+                                   "--models", "hifacegan", "--baselines", "degraded", "-m", "psnr"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "hifacegan: not run" in res.output and "--weights" in res.output
+    doc = json.loads((tmp_path / "o" / "benchmark.json").read_text())
+    assert "no default weights" in doc["methods"]["hifacegan"]["unavailable"]
+    assert doc["summary"]["hifacegan"]["metrics"]["psnr"]["mean"] is None
+    assert "| hifacegan | not run |" in (tmp_path / "o" / "benchmark.md").read_text()
+    assert not (tmp_path / "o" / "methods" / "hifacegan").exists()

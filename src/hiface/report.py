@@ -48,7 +48,9 @@ def format_value(name: str, v: float | None, std: float | None = None) -> str:
 def _cell(name: str, entry: Mapping[str, Any], with_std: bool = False) -> str:
     st = entry.get("status", "ok")
     if entry.get("mean") is None:  # full reason in the notes; keep the table readable
-        return st.split(":")[0] if st.startswith("unavailable") else f"n/a ({st})"
+        if st.startswith(("unavailable", "not run")):
+            return st.split(":")[0].split(" (")[0] if st.startswith("not run") else st.split(":")[0]
+        return f"n/a ({st})"
     return format_value(name, entry["mean"], entry.get("std") if with_std else None)
 
 
@@ -216,7 +218,8 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f3f3
 
 def evaluation_html(*, title: str, metrics: Sequence[str], summaries: Mapping[str, Mapping[str, Any]],
                     notes_md: str, rows: Sequence[Mapping[str, Any]], picks: Sequence[tuple[str, Mapping[str, Any]]],
-                    images: Mapping[str, Mapping[str, np.ndarray | None]], rank_metric: str | None) -> str:
+                    images: Mapping[str, Mapping[str, np.ndarray | None]], rank_metric: str | None,
+                    sheet: np.ndarray | None = None) -> str:
     """Self-contained HTML report.
 
     ``picks``: (caption, row) pairs to show as ``input | restored | ground truth`` triptychs;
@@ -262,6 +265,11 @@ def evaluation_html(*, title: str, metrics: Sequence[str], summaries: Mapping[st
                 else:
                     out.append(f"<figure><img src='{thumbnail_b64(a)}' width=256><figcaption>{e(label)}</figcaption></figure>")
             out.append("</div>")
+    if sheet is not None:
+        out.append("<h2>Contact sheet (rows = images, columns = methods)</h2>"
+                   f"<img src='{thumbnail_b64(sheet, max(sheet.shape[:2]))}' style='max-width:100%'>")
+    if not rows:
+        return "\n".join(out) + "\n"
     out.append("<h2>Per image</h2><table><tr><th>name</th>")
     out += [f"<th>{e(METRICS[m].header)}</th>" for m in metrics if METRICS[m].reference != "set"]
     out.append("<th>note</th></tr>")

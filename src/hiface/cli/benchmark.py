@@ -18,8 +18,8 @@ from ..errors import ConfigError, HifaceError, ImageWriteError
 
 __all__ = ["benchmark", "score_group_job", "square_resize"]
 
-OUT_FILES = ("benchmark.md", "benchmark.csv", "benchmark.json", "per_image.csv", "contact_sheet.jpg",
-             "manifest.json")
+OUT_FILES = ("benchmark.md", "benchmark.csv", "benchmark.json", "benchmark.html", "per_image.csv",
+             "contact_sheet.jpg", "manifest.json")
 
 
 def square_resize(pixels, size: int):
@@ -86,14 +86,14 @@ Baselines (--baselines):
   nlmeans   OpenCV non-local means + unsharp mask
 
 \b
-Writes into --out: gt/, lq/, methods/<method>/, manifest.json, benchmark.md/.csv/.json
+Writes into --out: gt/, lq/, methods/<method>/, manifest.json, benchmark.md/.csv/.json/.html
 (one row per method, each metric's direction), per_image.csv and contact_sheet.jpg
 (rows = images, columns = methods).
 
 \b
 Examples:
   hiface benchmark --gt faces/ --preset hifacegan-fr --seed 0 --models identity -o bench/
-  hiface benchmark --gt ffhq/ --size 512 --models hifacegan,gfpgan-v1.4 --weights gfpgan-v1.4=GFPGANv1.4.pth -o b/
+  hiface benchmark --gt ffhq/ --size 512 --models hifacegan,gfpgan-1.4 --weights gfpgan-1.4=GFPGANv1.4.pth -o b/
   hiface benchmark --gt utk/ --limit 200 --models identity --metrics psnr,ssim,niqe,fed,lle -o b/
 """
 
@@ -151,7 +151,7 @@ def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, met
     from ..io import from_tensor, read_image, to_tensor, write_bytes_atomic, write_image
     from ..metrics.evaluator import EvalSettings, Evaluator, PairScore, default_workers, run_jobs, summarize
     from ..metrics.registry import METRICS, parse_metrics
-    from ..models import create_restorer, get_model_config
+    from ..models import create_restorer, get_model_config, resolve_weights
     from ._common import expand_inputs, progress
 
     t_start = time.time()
@@ -204,6 +204,7 @@ def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, met
     for m in model_names:
         cfg = get_model_config(m)
         try:
+            resolve_weights(cfg, wmap.get(m, "default"))  # fail fast, before building a large network
             restorers[m] = create_restorer(m, weights=wmap.get(m, "default"), device=device)
             method_info[m] = {"kind": "model", "description": cfg.description, "weights": wmap.get(m, "default")}
         except HifaceError as e:
@@ -290,8 +291,11 @@ def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, met
         grid.append(row)
     sheet = R.contact_sheet(grid, [*run_methods, "ground truth"], [n for n in names[:k]])
     write_image(out / "contact_sheet.jpg", sheet, overwrite=True, quality=90)
+    R.write_text(out / "benchmark.html", R.evaluation_html(
+        title=title, metrics=metrics, summaries=summaries, notes_md=notes, rows=[], picks=[], images={},
+        rank_metric=None, sheet=sheet))
     click.echo(R.summary_table_md(summaries, metrics))
-    click.echo(f"wrote {out}/benchmark.md, benchmark.csv, benchmark.json, per_image.csv, contact_sheet.jpg "
+    click.echo(f"wrote {out}/benchmark.md, .csv, .json, .html, per_image.csv, contact_sheet.jpg "
                f"({time.time() - t_start:.0f} s)", err=True)
     return 0
 
