@@ -165,6 +165,8 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
     det_kw = {"weights": detector_weights or "default"} if detector == "retinaface" else {}
     pipe = FacePipeline(restorer, detector, upscale=upscale, only_center_face=only_center_face,
                         batch_size=batch_size, fidelity=fidelity, colorize=colorize, detector_kwargs=det_kw)
+    if not aligned or guide is not None:
+        pipe.detector  # noqa: B018  (load the detector now: a missing weight file is one clear error)
     guide_px = None
     if guide is not None:
         guide_px = _as_float(read_image(guide).pixels)

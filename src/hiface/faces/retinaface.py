@@ -216,7 +216,16 @@ def retinaface_weights(weights: str | Path | None = "default") -> Path:
             raise WeightsError(f"RetinaFace weight file not found: {p}")
         return p
     c = RETINAFACE_CONFIG
-    return W.download(c["url"], c["filename"], c["sha256"])
+    try:
+        return W.download(c["url"], c["filename"], c["sha256"])
+    except WeightsError as e:
+        dest = W.cache_dir() / c["filename"]
+        why = ("not in the cache and downloads are disabled (HIFACE_OFFLINE)" if W.is_offline()
+               else f"download failed: {e.__cause__ or e}" if "checksum" not in str(e) else str(e))
+        raise WeightsError(
+            f"RetinaFace weights are not available ({why}). Download {c['url']} and pass "
+            f"it with --detector-weights PATH (Python: weights=PATH), or copy it to {dest}; "
+            "or use --detector dlib (offline).") from e
 
 
 def detect_variant(path: str | Path) -> str:
