@@ -143,3 +143,13 @@ def test_list_metrics():
     assert res.exit_code == 0 and "niqe" in res.output and "no-reference" in res.output
     help_ = _invoke("--help").output
     assert "Examples:" in help_ and "--y-channel" in help_
+
+
+def test_parallel_workers_match_serial(tmp_path):
+    gt, rs = _make_set(tmp_path, n=3, size=48)
+    a = _invoke("-r", rs, "-g", gt, "-m", "psnr,ssim", "-o", tmp_path / "serial", "-j", "1")
+    b = _invoke("-r", rs, "-g", gt, "-m", "psnr,ssim", "-o", tmp_path / "par", "-j", "2")
+    assert a.exit_code == 0 and b.exit_code == 0, b.output
+    ra = json.loads((tmp_path / "serial" / "metrics.json").read_text())["images"]
+    rb = json.loads((tmp_path / "par" / "metrics.json").read_text())["images"]
+    assert [r["values"] for r in ra] == [r["values"] for r in rb]
