@@ -93,7 +93,9 @@ def test_ms_ssim():
 
 # Reference values: BasicSR 1.4.2 ``calculate_niqe(img_bgr_uint8, crop_border=0)`` (its own
 # niqe.py, matlab_functions.imresize and niqe_pris_params.npz, run unmodified except the
-# registry import), on these shared files (sha256 checked).
+# registry import), on these shared files (sha256 checked). hiface computes in float64 (as MATLAB
+# does); BasicSR filters the float32 Y image in float32, which alone moves codeformer_0143 from
+# 12.034 (BasicSR fed float64) to 12.055: hence the 0.05 tolerance.
 NIQE_REFERENCE = [
     ("faces/ffhq1024/00000.png", "663ceacf5eef7cec9f1589d20fe4974f00beaf5a94b61ba4dea9a8b044626149", 4.317913883794002),
     ("realworld/cropped/codeformer_0143.png", "3991bebe9cdd6132601419a8bcb9e28bb0dc99490f2a77af2f83bac36b114f69", 12.055259032415217),
