@@ -153,3 +153,14 @@ def test_parallel_workers_match_serial(tmp_path):
     ra = json.loads((tmp_path / "serial" / "metrics.json").read_text())["images"]
     rb = json.loads((tmp_path / "par" / "metrics.json").read_text())["images"]
     assert [r["values"] for r in ra] == [r["values"] for r in rb]
+
+
+def test_small_images_say_why_a_metric_has_no_value(tmp_path):
+    gt, rs = _make_set(tmp_path, n=2, size=100)
+    res = _invoke("-r", rs, "-g", gt, "-m", "psnr,ms_ssim,niqe", "-o", tmp_path / "r")
+    assert res.exit_code == 0, res.output
+    summ = json.loads((tmp_path / "r" / "metrics.json").read_text())["summary"]["restored"]["metrics"]
+    assert summ["psnr"]["n"] == 2
+    assert summ["ms_ssim"]["mean"] is None and "larger than 160x160" in summ["ms_ssim"]["status"]
+    assert summ["niqe"]["mean"] is None and "96x96" in summ["niqe"]["status"]
+    assert "n/a (MS-SSIM with 5 scales needs images larger than 160x160" in (tmp_path / "r" / "metrics.md").read_text()

@@ -54,11 +54,12 @@ def score_group_job(ev, job: tuple[str, str, dict[str, str]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for m in outs:
         if m in errors:
-            out[m] = {"values": {}, "pooled": {}, "face_restored": None, "face_gt": None, "error": errors[m]}
+            out[m] = {"values": {}, "pooled": {}, "face_restored": None, "face_gt": None, "error": errors[m],
+                      "reasons": {}}
         else:
             ps = res[m]
             out[m] = {"values": ps.values, "pooled": ps.pooled, "face_restored": ps.face_restored,
-                      "face_gt": ps.face_gt, "error": ps.error}
+                      "face_gt": ps.face_gt, "error": ps.error, "reasons": ps.reasons}
     return out
 
 
@@ -249,7 +250,7 @@ def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, met
                                             "status": "not run (model unavailable)"} for k in metrics}}
             continue
         scores = [PairScore(values=r["values"], pooled=r["pooled"], face_restored=r["face_restored"],
-                            face_gt=r["face_gt"], error=r["error"]) for r in per[m]]
+                            face_gt=r["face_gt"], error=r["error"], reasons=r["reasons"]) for r in per[m]]
         summaries[m] = summarize(scores, metrics, ev.unavailable)
         for r in per[m]:
             r.pop("pooled", None)

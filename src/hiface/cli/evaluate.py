@@ -71,7 +71,7 @@ def score_pair_job(ev, job: tuple[str, str, str | None]) -> dict[str, Any]:
         row["error"] = str(e)
         return row
     row.update(values=ps.values, face_restored=ps.face_restored, face_gt=ps.face_gt, error=ps.error,
-               pooled=ps.pooled)
+               pooled=ps.pooled, reasons=ps.reasons)
     return row
 
 
@@ -112,7 +112,7 @@ def run_evaluation(pairs: Sequence[tuple[str, Path, Path | None]], settings, *, 
     for _, row in progress(it, desc, total=len(jobs), force=show_progress):
         rows.append(row)
     scores = [PairScore(values=r.get("values", {}), pooled=r.get("pooled", {}), face_restored=r.get("face_restored"),
-                        face_gt=r.get("face_gt"), error=r.get("error")) for r in rows]
+                        face_gt=r.get("face_gt"), error=r.get("error"), reasons=r.get("reasons", {})) for r in rows]
     summary = summarize(scores, settings.metrics, ev.unavailable)
     for r in rows:
         r.pop("pooled", None)

@@ -52,6 +52,7 @@ class PairScore:
     face_restored: bool | None = None
     face_gt: bool | None = None
     error: str | None = None
+    reasons: dict[str, str] = field(default_factory=dict)  # why a value is None
 
 
 def _tensor(a: np.ndarray):
@@ -191,24 +192,27 @@ class Evaluator:
             if "ms_ssim" in act:
                 try:
                     v["ms_ssim"] = float(P.ms_ssim(x, gt_t, **kw)[0])
-                except ValueError:  # too small for 5 scales
-                    v["ms_ssim"] = None
+                except ValueError as e:  # too small for 5 scales
+                    v["ms_ssim"], ps.reasons["ms_ssim"] = None, str(e)
         if "niqe" in act:
             from .niqe import niqe
 
             try:
                 v["niqe"] = niqe(img, crop_border=self.s.crop_border, pristine=self._niqe_params())
-            except ValueError:  # smaller than one 96x96 block
-                v["niqe"] = None
+            except ValueError as e:  # fewer than two 96x96 blocks
+                v["niqe"], ps.reasons["niqe"] = None, str(e)
         if gt is not None and act & {"fed", "lle"}:
             from .face import face_pair_scores
 
             fs = face_pair_scores(img, gt, gt_face=gt_face)
             ps.face_restored, ps.face_gt = fs.found_restored, fs.found_gt
-            if "fed" in act:
-                v["fed"] = fs.fed
-            if "lle" in act:
-                v["lle"] = fs.lle
+            why = None if fs.fed is not None else (
+                "no face found in the " + ("restored image" if not fs.found_restored else "ground truth"))
+            for k in ("fed", "lle"):
+                if k in act:
+                    v[k] = getattr(fs, k)
+                    if why:
+                        ps.reasons[k] = why
         if gt is not None and "lpips" in act:
             import torch
 
@@ -313,8 +317,9 @@ def summarize(scores: Sequence[PairScore], metrics: Sequence[str], unavailable: 
         vals = [s.values.get(name) for s in ok]
         got = [x for x in vals if x is not None]
         mean, std = _mean_std(got)
+        why = next((s.reasons[name] for s in ok if name in s.reasons), "no value")
         res["metrics"][name] = {"mean": mean, "std": std, "n": len(got), "excluded": len(vals) - len(got),
-                                "status": "ok" if got else "no value (see excluded)"}
+                                "status": "ok" if got else why}
     if any(n in metrics and n not in unavailable for n in ("fed", "lle")):
         nr = sum(1 for s in ok if s.face_restored is False)
         ng = sum(1 for s in ok if s.face_gt is False)
