@@ -53,6 +53,8 @@ def test_overrides_coerce_types():
     assert cfg.inner.betas == (0.1, 0.2) and cfg.inner.names == ["x", "y"]
     assert apply_overrides(Outer(), ["crop=32"]).crop == 32
     assert apply_overrides(Outer(), ["steps=1_000"]).steps == 1000
+    assert apply_overrides(Outer(), ["inner.names=[]"]).inner.names == []
+    assert apply_overrides(TrainConfig(), ["data.root="]).data.root == ""
 
 
 def test_unknown_key_names_it_and_lists_valid():

@@ -89,7 +89,22 @@ def test_quality_filter_drops_blurred_copy_keeps_sharp(tmp_path: Path):
     assert D.read_list(tmp_path / "run" / "quality_kept.txt") == res.kept
     assert D.read_list(tmp_path / "run" / "quality_dropped.txt") == res.dropped
     rows = (tmp_path / "run" / "quality_scores.tsv").read_text().splitlines()
-    assert rows[0] == "score\tdecision\tpath" and len(rows) == 7 and rows[1].split("\t")[1] == "dropped"
+    assert rows[0] == "laplacian_var\tniqe\tdecision\tpath" and len(rows) == 7
+    assert rows[1].split("\t")[2] == "dropped" and rows[-1].split("\t")[2] == "kept"
+
+
+def test_quality_filter_optional_niqe(tmp_path: Path):
+    from hiface.io import write_image
+
+    paths = [str(write_image(tmp_path / f"f{i}.png", D.synthetic_face(i, 192))) for i in range(2)]
+    both = D.quality_filter(paths, threshold=0.0)
+    assert both.kept == paths and both.niqe == {}
+    scored = D.quality_filter(paths, threshold=0.0, max_niqe=1000.0)
+    assert scored.kept == paths and set(scored.niqe) == set(paths)
+    assert all(math.isfinite(v) and v > 0 for v in scored.niqe.values())
+    strict = D.quality_filter(paths, threshold=0.0, max_niqe=min(scored.niqe.values()) + 1e-6)
+    assert len(strict.kept) == 1 and strict.kept[0] == min(scored.niqe, key=scored.niqe.get)
+    assert strict.dropped == [p for p in paths if p not in strict.kept]
 
 
 def test_quality_filter_on_shared_chips_separates_a_blurred_copy(shared, tmp_path: Path):

@@ -21,7 +21,9 @@ WORKER = textwrap.dedent("""
     from hiface.train.trainer import Trainer
 
     run = sys.argv[1]
-    cfg = load_yaml(TrainConfig, sys.argv[2], ["train.steps=2", "train.batch_size=2", "log.progress=false",
+    # step 1: warm-up (G only), step 2: G then D (both under DDP)
+    cfg = load_yaml(TrainConfig, sys.argv[2], ["train.steps=2", "train.batch_size=2", "loss.warmup_steps=1",
+                                              "log.progress=false",
                                               "log.sample_every=2", "log.val_every=2", "log.ckpt_every=0"])
     tr = Trainer(cfg, run)
     rc = tr.run()
@@ -57,6 +59,7 @@ def test_torchrun_two_processes_gloo_identical_weights(tmp_path: Path):
     assert h0[1:] == ["2", "gloo", "0", "2"] and h1[1:] == h0[1:]
     assert h0[0] == h1[0]
     # rank 0 alone wrote the run folder: one log row per step, one checkpoint, one sample grid
-    assert len((run / "log.csv").read_text().splitlines()) == 3
+    rows = (run / "log.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[2].split(",")[-1] != ""  # the D losses of step 2 are logged
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_00000002.pt"]
     assert [p.name for p in (run / "samples").iterdir()] == ["step_00000002.png"]

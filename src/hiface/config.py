@@ -247,7 +247,7 @@ def _set_path(obj: Any, parts: list[str], raw: str, done: list[str]) -> Any:
         else:
             value: Any = raw
             # YAML syntax for containers / null; plain strings otherwise (coerce parses numbers)
-            if raw[:1] in "[{" or raw.lower() in ("null", "none", "~"):
+            if (raw and raw[0] in "[{") or raw.lower() in ("null", "none", "~"):
                 import yaml
 
                 value = yaml.safe_load(raw)

@@ -24,6 +24,9 @@ class QualityConfig:
     #: 70 drops the blurriest ~third (33%) of the shared UTKFace chips (see bench/README.md).
     threshold: float = 70.0
     measure_size: int = 128
+    #: >0: also drop images whose NIQE (hiface.metrics, lower = more natural) exceeds this;
+    #: scored only for images that pass the Laplacian test (NIQE is ~100x slower)
+    max_niqe: float = 0.0
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -107,26 +107,40 @@ def quality_scores(paths: Sequence[str], measure_size: int = 128, progress: bool
 class QualityResult:
     kept: list[str]
     dropped: list[str]
-    scores: dict[str, float]
+    scores: dict[str, float]        #: Laplacian variance per image
     threshold: float
+    niqe: dict[str, float] = field(default_factory=dict)  #: NIQE of the images it was scored on
 
     def write(self, folder: str | os.PathLike) -> None:
         """Write quality_kept.txt, quality_dropped.txt and quality_scores.tsv (sorted by score)."""
         folder = Path(folder)
         write_list(folder / "quality_kept.txt", self.kept)
         write_list(folder / "quality_dropped.txt", self.dropped)
-        rows = [f"{self.scores[p]:.3f}\t{'kept' if p in set(self.kept) else 'dropped'}\t{p}"
+        kept = set(self.kept)
+        rows = [f"{self.scores[p]:.3f}\t{self.niqe.get(p, float('nan')):.3f}\t"
+                f"{'kept' if p in kept else 'dropped'}\t{p}"
                 for p in sorted(self.scores, key=self.scores.__getitem__)]
-        _write_text(folder / "quality_scores.tsv", "score\tdecision\tpath\n" + "\n".join(rows) + "\n")
+        _write_text(folder / "quality_scores.tsv", "laplacian_var\tniqe\tdecision\tpath\n" + "\n".join(rows) + "\n")
 
 
 def quality_filter(paths: Sequence[str], threshold: float, measure_size: int = 128,
-                   progress: bool = False) -> QualityResult:
-    """Keep the images whose Laplacian variance is >= ``threshold``; unreadable ones are dropped."""
+                   progress: bool = False, max_niqe: float = 0.0) -> QualityResult:
+    """Keep the images whose Laplacian variance is >= ``threshold`` (and, when ``max_niqe`` > 0,
+    whose NIQE is <= ``max_niqe``); unreadable images are dropped."""
     scores = quality_scores(paths, measure_size, progress)
     kept = [p for p, s in zip(paths, scores) if s >= threshold]
-    dropped = [p for p, s in zip(paths, scores) if s < threshold]
-    return QualityResult(kept, dropped, dict(zip(paths, scores)), threshold)
+    niqe_scores: dict[str, float] = {}
+    if max_niqe > 0:
+        from tqdm.auto import tqdm
+
+        from ..metrics.niqe import niqe
+
+        for p in tqdm(kept, desc="NIQE", unit="img", disable=not progress, leave=False):
+            niqe_scores[p] = float(niqe(_read_rgb(p)))
+        kept = [p for p in kept if niqe_scores[p] <= max_niqe]
+    keep = set(kept)
+    dropped = [p for p in paths if p not in keep]
+    return QualityResult(kept, dropped, dict(zip(paths, scores)), threshold, niqe_scores)
 
 
 # --------------------------------------------------------------------------- split

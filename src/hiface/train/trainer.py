@@ -18,7 +18,6 @@ on CPU.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import random
@@ -26,6 +25,7 @@ import re
 import shutil
 import signal
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -180,10 +180,12 @@ def prepare_data(cfg: TrainConfig, run_dir: str | os.PathLike, *, progress: bool
         raise ConfigError("set data.root (a folder or file list of clean faces) or data.synthetic")
     q = None
     if dc.quality.enabled and dc.synthetic == 0:
-        q = D.quality_filter(pool, dc.quality.threshold, dc.quality.measure_size, progress=progress)
+        q = D.quality_filter(pool, dc.quality.threshold, dc.quality.measure_size, progress=progress,
+                             max_niqe=dc.quality.max_niqe)
         q.write(rd)
         print(f"quality filter: kept {len(q.kept)}, dropped {len(q.dropped)} of {len(pool)} "
-              f"(laplacian variance < {dc.quality.threshold}); lists in {rd}", file=sys.stderr)
+              f"(laplacian variance < {dc.quality.threshold}"
+              f"{f' or NIQE > {dc.quality.max_niqe}' if dc.quality.max_niqe > 0 else ''}); lists in {rd}", file=sys.stderr)
         pool = q.kept
     train, val = D.hash_split(pool, dc.val_fraction)
     if not train:
@@ -380,11 +382,13 @@ class Trainer:
         folder = self.run_dir / "checkpoints"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"step_{self.step:08d}.pt"
-        buf = io.BytesIO()
-        torch.save(self._state(), buf)
-        from ..io import write_bytes_atomic
-
-        write_bytes_atomic(path, buf.getvalue())
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
+        os.close(fd)
+        try:  # atomic: a crash mid-write never leaves a truncated checkpoint behind
+            torch.save(self._state(), tmp)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
         keep = max(1, self.cfg.log.keep_last)
         for old in find_checkpoints(self.run_dir)[:-keep]:
             old.unlink(missing_ok=True)
@@ -507,7 +511,7 @@ class Trainer:
         8-bit-quantised outputs as they would be saved (rank 0 only)."""
         import torch
 
-        from ..metrics.psnr_ssim import psnr, ssim
+        from ..metrics import psnr, ssim
 
         if not self.main or self.val_set is None:
             return {}
