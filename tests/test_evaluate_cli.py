@@ -164,3 +164,25 @@ def test_small_images_say_why_a_metric_has_no_value(tmp_path):
     assert summ["ms_ssim"]["mean"] is None and "larger than 160x160" in summ["ms_ssim"]["status"]
     assert summ["niqe"]["mean"] is None and "96x96" in summ["niqe"]["status"]
     assert "n/a (MS-SSIM with 5 scales needs images larger than 160x160" in (tmp_path / "r" / "metrics.md").read_text()
+
+
+def test_lpips_and_fid_with_weight_files(tmp_path):
+    """With weight files given, LPIPS and FID are computed (random weights here: the plumbing)."""
+    import torch
+
+    from hiface.metrics.fid import FIDInceptionV3
+    from hiface.metrics.lpips import AlexNetFeatures
+
+    torch.manual_seed(0)
+    torch.save(AlexNetFeatures().state_dict(), tmp_path / "alex.pth")
+    torch.save(FIDInceptionV3().state_dict(), tmp_path / "inception.pth")
+    gt, rs = _make_set(tmp_path, n=3, size=48)
+    res = _invoke("-r", rs, "-g", gt, "-m", "lpips,fid", "-o", tmp_path / "r",
+                  "--lpips-weights", tmp_path / "alex.pth", "--fid-weights", tmp_path / "inception.pth")
+    assert res.exit_code == 0, res.output
+    summ = json.loads((tmp_path / "r" / "metrics.json").read_text())["summary"]["restored"]["metrics"]
+    assert summ["lpips"]["n"] == 3 and summ["lpips"]["mean"] > 0
+    assert summ["fid"]["n"] == 3 and summ["fid"]["mean"] is not None and summ["fid"]["status"].startswith("ok")
+    res = CliRunner().invoke(cli, ["evaluate", "-r", str(rs), "-g", str(gt), "-o", str(tmp_path / "r2"),
+                                   "--lpips-weights", str(tmp_path / "none.pth")])
+    assert res.exit_code == 2 and "does not exist" in res.output  # an explicit file must exist

@@ -194,6 +194,18 @@ def test_frechet_distance_closed_form():
     assert abs(frechet_distance(*gaussian_stats(x), *gaussian_stats(x))) < 1e-6  # identical sets
 
 
+@pytest.mark.parametrize("n1,n2,d", [(7, 9, 32), (60, 50, 5)])
+def test_frechet_from_features_equals_matrix_sqrt(n1, n2, d):
+    from hiface.metrics.fid import frechet_distance, frechet_distance_features, gaussian_stats
+
+    rng = np.random.default_rng(n1)
+    a = rng.normal(size=(n1, d)) @ rng.normal(size=(d, d))
+    b = 0.5 + rng.normal(size=(n2, d)) * rng.uniform(0.5, 2, d)
+    ref = frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
+    assert frechet_distance_features(a, b) == pytest.approx(ref, rel=1e-6, abs=1e-6)
+    assert abs(frechet_distance_features(a, a)) < 1e-8
+
+
 def test_fid_inception_random_weights_roundtrip(tmp_path):
     from hiface.metrics.fid import FIDInceptionV3, find_fid_weights, load_fid_inception
 

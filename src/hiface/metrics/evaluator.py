@@ -307,9 +307,9 @@ def summarize(scores: Sequence[PairScore], metrics: Sequence[str], unavailable: 
             if len(a) < 2 or len(b) < 2:
                 entry["status"] = f"needs at least 2 images (got {len(a)})"
             else:
-                from .fid import frechet_distance, gaussian_stats
+                from .fid import frechet_distance_features
 
-                entry["mean"] = frechet_distance(*gaussian_stats(np.stack(a)), *gaussian_stats(np.stack(b)))
+                entry["mean"] = frechet_distance_features(np.stack(a), np.stack(b))
                 if len(a) <= a[0].shape[0]:
                     entry["status"] = f"ok (only {len(a)} images for {a[0].shape[0]}-d features: high bias)"
             res["metrics"][name] = entry
