@@ -68,3 +68,17 @@ def test_no_face_is_counted_and_excluded(face_mod, face_256):
     assert summ["metrics"]["fed"]["n"] == 1 and summ["metrics"]["fed"]["excluded"] == 1
     assert summ["metrics"]["fed"]["mean"] == 0.0
     assert summ["metrics"]["psnr"]["n"] == 2  # the pixel metrics still use every image
+
+
+def test_paper72_layout(face_mod, face_256):
+    import cv2
+
+    assert len(face_mod.PAPER72) == 72 and sorted(set(face_mod.PAPER72)) == list(range(68))
+    blurred = cv2.GaussianBlur(face_256, (0, 0), 2.0)
+    a = face_mod.face_pair_scores(blurred, face_256)
+    b = face_mod.face_pair_scores(blurred, face_256, layout="paper72")
+    assert a.fed == b.fed and a.lle is not None and b.lle is not None
+    fr, fg = face_mod.analyze_face(blurred), face_mod.analyze_face(face_256)
+    d = np.linalg.norm(fr.landmarks - fg.landmarks, axis=1)
+    extra = d[[60, 64, 48, 54]].sum()  # the four lip points face_landmarks() lists twice
+    assert b.lle == pytest.approx((d.sum() + extra) / 72)

