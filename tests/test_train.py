@@ -54,6 +54,20 @@ def test_dataset_is_a_pure_function_of_seed_epoch_index():
         D.PairedFaceDataset(ds.items, 64, "nope")
 
 
+def test_dataset_reads_files_centre_square_resized(tmp_path: Path):
+    import cv2
+
+    from hiface.io import write_image
+
+    img = np.zeros((96, 160, 3), np.uint8)
+    img[:, 32:128] = D.synthetic_face(5, 96)           # the centre square holds the face
+    p = write_image(tmp_path / "wide.png", img)
+    ds = D.PairedFaceDataset([str(p)], 64, "hifacegan-fr")
+    clean = ds.clean(0)
+    assert clean.shape == (64, 64, 3)
+    np.testing.assert_array_equal(clean, cv2.resize(D.synthetic_face(5, 96), (64, 64), interpolation=cv2.INTER_AREA))
+
+
 def test_resumable_sampler_continues_the_stream():
     full = D.ResumableSampler(10, seed=1)
     it = iter(full)

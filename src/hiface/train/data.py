@@ -53,7 +53,7 @@ def synthetic_face(index: int, size: int = 128, seed: int = 0) -> np.ndarray:
     s = size
     bg = rng.integers(30, 220, 3)
     img = np.empty((s, s, 3), np.float32)
-    yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) / s
+    yy = np.arange(s, dtype=np.float32)[:, None] / s
     img[:] = bg * (0.7 + 0.3 * yy[..., None])
     skin = np.array([rng.uniform(150, 240), rng.uniform(110, 190), rng.uniform(80, 160)])
     c = (s // 2, int(s * 0.52))
@@ -206,13 +206,17 @@ class PairedFaceDataset:
         return len(self.items)
 
     def clean(self, index: int) -> np.ndarray:
-        """The clean face ``index`` resized to size² (uint8 HxWx3)."""
+        """The clean face ``index`` (centre square) resized to size² (uint8 HxWx3)."""
         import cv2
 
         name = self.items[index]
         if name.startswith("synthetic:"):
             return synthetic_face(int(name.split(":", 1)[1]), self.size)
         img = _read_rgb(name)
+        h, w = img.shape[:2]
+        if h != w:  # centre square: aligned faces are square, never distort them
+            m = min(h, w)
+            img = img[(h - m) // 2:(h - m) // 2 + m, (w - m) // 2:(w - m) // 2 + m]
         if img.shape[:2] != (self.size, self.size):
             interp = cv2.INTER_AREA if min(img.shape[:2]) > self.size else cv2.INTER_CUBIC
             img = cv2.resize(img, (self.size, self.size), interpolation=interp)

@@ -607,7 +607,7 @@ class Trainer:
                 bar.update(1)
                 if self.step % 10 == 0 or self.step == total:
                     bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k in ("loss_g", "loss_d", "g_perc")})
-                if self.step % lc.log_every == 0 or self.step == total:
+                if (lc.log_every and self.step % lc.log_every == 0) or self.step == total:
                     logs = all_reduce_mean(logs, self.info, self.device)
                     if self.main:
                         now = time.perf_counter()
