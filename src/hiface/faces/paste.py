@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from .align import invert_affine, scale_affine_output, transform_points, warp_face
+from .align import invert_affine, scale_affine_output, similarity_scale, transform_points, warp_face
 
 __all__ = ["face_mask", "upscale_image", "paste_faces", "to_gray", "is_grayscale"]
 
@@ -39,7 +39,8 @@ def upscale_image(image: np.ndarray, factor: float) -> np.ndarray:
     out = cv2.resize(image, (int(round(w * factor)), int(round(h * factor))), interpolation=cv2.INTER_LANCZOS4)
     if out.ndim == 2 and image.ndim == 3:
         out = out[:, :, None]
-    return np.clip(out, 0.0, 1.0, out=out)
+    np.minimum(out, 1.0, out=out)  # Lanczos overshoot (np.clip is slow on big images)
+    return np.maximum(out, 0.0, out=out)
 
 
 def is_grayscale(image: np.ndarray, tol: float = 2.0 / 255) -> bool:
@@ -77,11 +78,18 @@ def paste_faces(background: np.ndarray, faces: list[np.ndarray], transforms: lis
         T = A.copy()
         T[:, 2] -= (x0, y0)
         roi_size = (int(x1 - x0), int(y1 - y0))
-        f = warp_face(face, T, roi_size, border="replicate")
+        # Lanczos keeps the identity round trip near-lossless; beyond 2x enlargement cubic looks
+        # the same and is 4x cheaper (16 vs 64 taps) on 12 MP selfies
+        interp = "lanczos" if similarity_scale(T) <= 2.0 else "cubic"
+        f = warp_face(face, T, roi_size, border="replicate", interpolation=interp)
         m = warp_face(face_mask(S, erode, feather), T, roi_size, border="constant", border_value=0.0,
                       interpolation="linear")
-        f = np.clip(f, 0.0, 1.0)
-        m = np.clip(m, 0.0, 1.0)[..., None] if m.ndim == 2 else np.clip(m, 0.0, 1.0)
+        np.minimum(f, 1.0, out=f)  # cubic/Lanczos overshoot (in place: np.clip is slow on 10+ MP)
+        np.maximum(f, 0.0, out=f)
+        if m.ndim == 2:  # linear interpolation of a [0, 1] mask stays in [0, 1]
+            m = m[..., None]
         roi = background[y0:y1, x0:x1]
-        roi += m * (f - roi)
+        f -= roi  # roi += m * (f - roi), without temporaries
+        f *= m
+        roi += f
     return background
