@@ -1,5 +1,5 @@
 """Training speed of `hiface train` on this machine: seconds per iteration (one G step + one D
-step, median over timed iterations after warm-up), GFLOPs per iteration (counted with
+step, median over timed iterations after warm-up; wall and process CPU time), GFLOPs per iteration (counted with
 ``torch.utils.flop_counter``: forward + backward of G, D and the perceptual network), the data
 pipeline's time per batch, and optionally the effect of ``train.compile``.
 
@@ -55,11 +55,12 @@ def bench_one(size: int, batch: int, iters: int, warmup: int, compile_g: bool, n
         first_s = time.perf_counter() - t0
         for _ in range(max(0, warmup - 1)):
             tr.train_step(lq, hq)
-        times = []
+        times, cpu = [], []
         for _ in range(iters):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             tr.train_step(lq, hq)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         gflops = None
         if not compile_g:
             counter = FlopCounterMode(display=False)
@@ -68,7 +69,8 @@ def bench_one(size: int, batch: int, iters: int, warmup: int, compile_g: bool, n
             gflops = counter.get_total_flops() / 1e9
         tr.close()
     return {"size": size, "batch": batch, "compile": compile_g, "median_s": statistics.median(times) if times else float("nan"),
-            "min_s": min(times, default=float("nan")), "first_s": first_s, "gflops": gflops, "data_s": data_s, "iters": iters}
+            "min_s": min(times, default=float("nan")),
+            "cpu_s": statistics.median(cpu) if cpu else float("nan"), "first_s": first_s, "gflops": gflops, "data_s": data_s, "iters": iters}
 
 
 def flops_breakdown(size: int, ngf: int) -> str:
@@ -138,15 +140,16 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, ngf {args.ngf}")
-    print("| size | batch | compile | s/iter (median) | min | first iter | GFLOPs/iter | data s/batch |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| size | batch | compile | s/iter (median) | min | CPU s/iter (median, all threads) | first iter | "
+          "GFLOPs/iter | data s/batch |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         print(flops_breakdown(size, args.ngf), flush=True)
     for size in args.sizes:
         for comp in ([False, True] if args.compile else [False]):
             r = bench_one(size, args.batch, args.iters, args.warmup, comp, args.ngf)
             gf = f"{r['gflops']:.1f}" if r["gflops"] is not None else "–"
-            print(f"| {size}² | {r['batch']} | {'yes' if comp else 'no'} | {r['median_s']:.3f} | {r['min_s']:.3f} | "
+            print(f"| {size}² | {r['batch']} | {'yes' if comp else 'no'} | {r['median_s']:.3f} | {r['min_s']:.3f} | {r['cpu_s']:.2f} | "
                   f"{r['first_s']:.1f} | {gf} | {r['data_s']:.3f} |", flush=True)
 
 

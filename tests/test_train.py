@@ -5,6 +5,7 @@ import csv
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -302,6 +303,31 @@ def test_cli_print_config_and_errors(tmp_path: Path):
     assert r.returncode == 1 and "'blur' is not one of 'lip', 'pairwise', 'none'" in r.stderr
     assert main(["train"]) == 1
     assert main(["train", "--help"]) == 0
+    from hiface.cli.train import EPILOG
+
+    named = set(re.findall(r"configs/[\w.-]+\.yaml", EPILOG))
+    assert len(named) >= 4 and all((ROOT / c).is_file() for c in named), named
+
+
+def test_cli_prepare_data_writes_filter_and_split_lists(tmp_path: Path, capsys):
+    import cv2
+
+    from hiface.cli.main import main
+    from hiface.io import write_image
+
+    faces = tmp_path / "faces"
+    for i in range(6):
+        img = D.synthetic_face(i, 128)
+        write_image(faces / f"s{i}.png", img)
+        write_image(faces / f"b{i}.png", cv2.GaussianBlur(img, (0, 0), 3.0))
+    run = tmp_path / "run"
+    rc = main(["train", "--config", str(TINY), "--set", "data.synthetic=0", "--set", f"data.root={faces}",
+               "--set", "data.val_fraction=0.3", "--run-dir", str(run), "--prepare-data"])
+    assert rc == 0
+    assert "quality filter kept 6, dropped 6 (threshold 70.0)" in capsys.readouterr().out
+    assert sorted(Path(p).name for p in D.read_list(run / "quality_dropped.txt")) == [f"b{i}.png" for i in range(6)]
+    train, val = D.read_list(run / "split_train.txt"), D.read_list(run / "split_val.txt")
+    assert sorted(train + val) == sorted(D.read_list(run / "quality_kept.txt"))
 
 
 def test_cli_sigint_saves_checkpoint_and_exits_130_then_resumes(tmp_path: Path):

@@ -10,21 +10,24 @@ from ._common import friendly_errors
 
 EPILOG = """\b
 Examples:
-  # smoke test on generated faces (CPU, ~1 min)
-  hiface train --config configs/tiny.yaml --run-dir runs/tiny
+  # smoke test on generated faces (CPU, about a minute)
+  hiface train --config configs/hifacegan-tiny.yaml --run-dir runs/tiny
   # the lite recipe at 256² on the shared UTKFace chips, with a few changes
-  hiface train --config configs/lite256.yaml --run-dir runs/lite256 \\
+  hiface train --config configs/hifacegan-lite256.yaml --run-dir runs/lite256 \\
       --set train.batch_size=2 --set loss.warmup_steps=1000
-  # ablation: pairwise suppression (paper Eq. 2-3), plain residual decoder
-  hiface train --config configs/ablation-pairwise-plain.yaml
+  # ablation: pairwise suppression (paper Eq. 2-3) instead of LIP
+  hiface train --config configs/hifacegan-ablation-pairwise-spade.yaml
   # continue an interrupted run (Ctrl-C saves a checkpoint), optionally for longer
   hiface train --resume runs/lite256 --set train.steps=200000
   # the EMA generator as .safetensors (metadata: arch, config, step)
   hiface train --export runs/lite256 lite256.safetensors
   # only filter the clean pool and split it (lists in the run folder), then stop
-  hiface train --config configs/lite256.yaml --prepare-data
-  # many GPUs / processes: the same command under torchrun
-  torchrun --nproc_per_node=4 -m hiface.cli.main train --config configs/paper-ngf64.yaml
+  hiface train --config configs/hifacegan-lite256.yaml --prepare-data
+  # many GPUs / processes: the same command under torchrun (gloo on CPU, NCCL on GPU)
+  torchrun --nproc_per_node=4 -m hiface.cli.main train --config configs/hifacegan-paper-ngf64.yaml
+  # two nodes: torchrun's usual flags, on each node (--node_rank=0 / 1)
+  torchrun --nnodes=2 --node_rank=0 --nproc_per_node=8 --master_addr=HOST0 --master_port=29500 \\
+      -m hiface.cli.main train --config configs/hifacegan-paper-ngf64.yaml
 
 \b
 Run folder: config.yaml, quality_{kept,dropped}.txt, quality_scores.tsv, split_{train,val}.txt,

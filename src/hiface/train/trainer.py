@@ -604,9 +604,9 @@ class Trainer:
                 lq = batch["lq"].to(self.device, non_blocking=True)
                 hq = batch["hq"].to(self.device, non_blocking=True)
                 logs = self.train_step(lq, hq)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k in ("loss_g", "loss_d", "g_perc")},
+                                refresh=False)
                 bar.update(1)
-                if self.step % 10 == 0 or self.step == total:
-                    bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k in ("loss_g", "loss_d", "g_perc")})
                 if (lc.log_every and self.step % lc.log_every == 0) or self.step == total:
                     logs = all_reduce_mean(logs, self.info, self.device)
                     if self.main:
