@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import types
 import typing
 from pathlib import Path
@@ -284,13 +283,6 @@ def load_yaml(cls: type[T], path: str | os.PathLike, overrides: list[str] | tupl
 
 def dump_yaml(obj: Any, path: str | os.PathLike) -> Path:
     """Atomically write dataclass ``obj`` as YAML."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(to_yaml(obj))
-        os.replace(tmp, p)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return p
+    from .io import write_bytes_atomic
+
+    return write_bytes_atomic(path, to_yaml(obj).encode("utf-8"))
