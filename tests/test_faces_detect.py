@@ -95,3 +95,13 @@ def test_dlib_counts_on_shared_whole_photos(shared, dlib_det):
     got = {n: len(dlib_det(read_image(folder / n).pixels)) for n in WHOLE_COUNTS}
     want = {n: c - DLIB_MISSES.get(n, 0) for n, c in WHOLE_COUNTS.items()}
     assert got == want
+
+
+def test_dlib_cnn_detector():
+    pytest.importorskip("dlib")
+    from hiface.io import read_image
+
+    det = create_detector("dlib-cnn", upsample=0)
+    (f,) = det(read_image(EXAMPLES / "portrait_old.jpg").pixels)
+    assert det.name == "dlib-cnn" and f.score > 0.5 and f.points.shape == (5, 2)
+    assert 25 < f.eye_distance < 45  # the portrait's eyes are ~34 px apart
