@@ -38,6 +38,7 @@ Outputs (in OUTDIR, sub-folders of the inputs mirrored):
   faces/NAME_NN_restored.png     ... and its restoration
   compare/NAME.EXT               with --compare: input | output side by side
   warped/NAME_NN_guide.png       with --save-warped: the guide warped onto face NN
+For videos only the restored video is written (same container, source fps, audio copied).
 Photos without a face are upscaled and written with a note. Unreadable files are
 reported and skipped; the exit code is 1 if any file failed.
 """
