@@ -24,11 +24,11 @@ _16BIT_EXTS = (".png", ".tif", ".tiff")
 
 EPILOG = """\b
 Examples:
-  hiface restore old_photo.jpg -o restored/ --model gfpgan-v1.4
-  hiface restore photos/ -o restored/ --model hifacegan --upscale 1 --compare
+  hiface restore old_photo.jpg -o restored/ --model gfpgan-1.4
+  hiface restore photos/ -o restored/ --model hifacegan --weights hifacegan.pth --upscale 1 --compare
   hiface restore group.png -o out/ --model codeformer --fidelity 0.7 --detector retinaface
-  hiface restore crops/ -o out/ --model hifacegan --aligned --upscale 1
-  hiface restore clip.mp4 -o out/ --model gfpgan-v1.4           # keeps fps and audio
+  hiface restore crops/ -o out/ --model identity --aligned --upscale 1
+  hiface restore clip.mp4 -o out/ --model gfpgan-1.4           # keeps fps and audio
   hiface restore lq.jpg -o out/ --model gfrnet --guide ref.jpg --save-warped
 
 \b
