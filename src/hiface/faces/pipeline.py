@@ -140,13 +140,19 @@ class FacePipeline:
 
     def align_guide(self, guide_image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Aligned crop of the most prominent face of a guide photo and its aligned landmarks."""
+        key = (id(self.detector), guide_image.__array_interface__["data"][0], guide_image.shape,
+               float(guide_image.ravel()[::997].sum()))
+        cached = getattr(self, "_guide_cache", None)
+        if cached is not None and cached[0] == key:  # videos: the same guide for every frame
+            return cached[1]
         faces = self.detector(guide_image)
         if not faces:
             raise NoGuideFaceError("no face found in the guide photo; use a clear, roughly frontal "
                                    "photo of the same person (or try --detector retinaface)")
         f = max(faces, key=lambda fc: fc.area * max(fc.score, 1e-3) if fc.score > 0 else fc.area)
         crops, Ms = self.align(guide_image, [f])
-        return crops[0], transform_points(Ms[0], f.landmarks)
+        self._guide_cache = (key, (crops[0], transform_points(Ms[0], f.landmarks)))
+        return self._guide_cache[1]
 
     # -- whole photo --------------------------------------------------------------------
     def __call__(self, image: np.ndarray, alpha: np.ndarray | None = None, *, aligned: bool = False,
