@@ -205,6 +205,9 @@ def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, met
     for m in model_names:
         cfg = get_model_config(m)
         try:
+            if cfg.guided:
+                raise HifaceError(f"{m} is a guided model (needs a reference face of the same person); "
+                                  "hiface benchmark has no references")
             resolve_weights(cfg, wmap.get(m, "default"))  # fail fast, before building a large network
             restorers[m] = create_restorer(m, weights=wmap.get(m, "default"), device=device)
             method_info[m] = {"kind": "model", "description": cfg.description, "weights": wmap.get(m, "default")}
