@@ -92,7 +92,6 @@ class DlibDetector(Detector):
         self._sp = _load(str(landmarks))
 
     def _detect(self, rgb: np.ndarray) -> list[Face]:
-        dlib = _import_dlib()
         up = self.upsample if self.upsample is not None else int(rgb.shape[0] * rgb.shape[1] <= 1_200_000)
         if self.cnn:
             dets = self._det(rgb, up)
@@ -108,5 +107,4 @@ class DlibDetector(Detector):
             # dlib rectangles are inclusive pixel ranges
             box = np.array([r.left(), r.top(), r.right() + 1, r.bottom() + 1], dtype=np.float64)
             faces.append(Face(box=box, landmarks=lm, score=s, points=pts))
-        del dlib
         return faces

@@ -128,14 +128,13 @@ class FacePipeline:
         if not crops:
             return [], []
         x = _to_batch(crops)
-        kw = {}
         if guide is not None:
             g = _to_batch([guide] * len(crops))
             out = self.restorer.restore(x, fidelity=self.fidelity, batch_size=self.batch_size,
                                         guide=g, return_warped=True)
             y, warped = out
             return _from_batch(y), _from_batch(warped)
-        y = self.restorer.restore(x, fidelity=self.fidelity, batch_size=self.batch_size, **kw)
+        y = self.restorer.restore(x, fidelity=self.fidelity, batch_size=self.batch_size)
         return _from_batch(y), []
 
     def align_guide(self, guide_image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +148,7 @@ class FacePipeline:
         if not faces:
             raise NoGuideFaceError("no face found in the guide photo; use a clear, roughly frontal "
                                    "photo of the same person (or try --detector retinaface)")
-        f = max(faces, key=lambda fc: fc.area * max(fc.score, 1e-3) if fc.score > 0 else fc.area)
+        f = max(faces, key=lambda fc: fc.area)  # the most prominent face
         crops, Ms = self.align(guide_image, [f])
         self._guide_cache = (key, (crops[0], transform_points(Ms[0], f.landmarks)))
         return self._guide_cache[1]

@@ -21,7 +21,6 @@ Two trained variants share that exact tensor layout but not the maths, see :data
 from __future__ import annotations
 
 import functools
-from itertools import product
 from pathlib import Path
 
 import numpy as np
