@@ -165,8 +165,24 @@ def test_default_fidelity_is_half_and_reaches_the_fusion():
     assert seen == [0.5] and y.shape == (1, 3, 64, 64)
     with pytest.raises(HifaceError, match="fidelity must be in"):
         r(torch.rand(1, 3, 64, 64), fidelity=-0.1)
+    with pytest.raises(HifaceError, match=r"does not take the option\(s\) \['w'\]"):
+        r(torch.rand(1, 3, 64, 64), w=0.3)  # w is spelled fidelity in the common interface
     with pytest.raises(ValueError, match="w must be in"):
         r.net(torch.rand(1, 3, 64, 64), w=2.0)
+
+
+def test_restorer_output_is_the_network_output_mapped_to_0_1():
+    r = small_restorer()
+    assert r.channels_last
+    torch.manual_seed(1)
+    plain = CodeFormer(**SMALL)
+    plain.load_state_dict({k: v.contiguous() for k, v in r.net.state_dict().items()})
+    x = torch.rand(2, 3, 64, 64)
+    with torch.inference_mode():
+        ref = ((plain(x * 2 - 1, w=0.7) + 1) / 2).clamp(0, 1)
+    y = r(x, fidelity=0.7)
+    assert y.is_contiguous()
+    torch.testing.assert_close(y, ref, atol=2e-5, rtol=0)
 
 
 def test_cft_formula():

@@ -152,6 +152,29 @@ def test_deterministic_by_default_and_random_on_request():
     assert torch.equal(r2(x, randomize_noise=False), y1)  # same seed -> same weights, stored noise
 
 
+def test_official_noise_switch_through_the_registry():
+    r = hiface.create_restorer("gfpgan-1.4", weights=None, randomize_noise=True)
+    assert r.net.randomize_noise is True
+    assert hiface.create_restorer("gfpgan-1.4", weights=None).net.randomize_noise is False
+
+
+def test_restorer_output_is_the_network_output_mapped_to_0_1():
+    """Restorer = normalise to [-1, 1], network (channels-last on CPU), back to [0, 1]."""
+    r = small_restorer()
+    assert r.channels_last and r.net.conv_body_first.weight.is_contiguous(memory_format=torch.channels_last)
+    plain = small_restorer().net
+    plain.load_state_dict({k: v.contiguous() for k, v in r.net.state_dict().items()})
+    for m in plain.modules():  # undo the NHWC switch: a plain NCHW reference
+        if hasattr(m, "channels_last"):
+            m.channels_last = False
+    x = torch.rand(2, 3, 64, 64)
+    with torch.inference_mode():
+        ref = ((plain(x * 2 - 1) + 1) / 2).clamp(0, 1)
+    y = r(x)
+    assert y.is_contiguous()
+    torch.testing.assert_close(y, ref, atol=2e-5, rtol=0)
+
+
 def test_stored_noise_buffers_are_used():
     r = small_restorer()
     x = torch.rand(1, 3, 64, 64)
@@ -176,6 +199,8 @@ def test_fidelity_is_a_real_blend():
     h.remove()
     with pytest.raises(HifaceError, match="fidelity must be in"):
         r(x, fidelity=1.5)
+    with pytest.raises(HifaceError, match=r"does not take the option\(s\) \['weight'\]"):
+        r(x, weight=0.5)  # the official CLI's ignored argument is refused, not silently dropped
 
 
 def test_cs_sft_modulates_second_half_after_first_conv():

@@ -37,16 +37,20 @@ def stylegan2_channels(channel_multiplier: int = 2, narrow: float = 1.0) -> dict
 
 
 def modulated_conv2d(x: Tensor, weight: Tensor, style: Tensor, *, demodulate: bool = True,
-                     eps: float = 1e-8) -> Tensor:
+                     eps: float = 1e-8, channels_last: bool = False) -> Tensor:
     """StyleGAN2 modulated convolution (paper Eq. 1-3), applied to activations.
 
     x: (B, Cin, H, W); weight: (1, Cout, Cin, k, k); style: (B, Cin) per-sample input scales.
     Returns ``conv(x, weight * style * demod)`` computed as ``conv(x * style, weight) * demod``
     where ``demod[b, o] = 1 / sqrt(sum_{i,k} (weight[o, i, k] * style[b, i])^2 + eps)`` (Eq. 3).
+    ``channels_last`` runs the conv in NHWC layout (faster on CPU; same values).
     """
     w = weight[0]
     k = w.shape[-1]
-    out = F.conv2d(x * style[:, :, None, None], w, padding=k // 2)
+    xs = x * style[:, :, None, None]
+    if channels_last:
+        xs, w = xs.contiguous(memory_format=torch.channels_last), w.contiguous(memory_format=torch.channels_last)
+    out = F.conv2d(xs, w, padding=k // 2)
     if demodulate:
         # sum_{i,k} (w s)^2 = (sum_k w^2) @ s^2  -> (B, Cout)
         demod = torch.rsqrt(style.square() @ w.square().sum((2, 3)).t() + eps)
@@ -69,6 +73,7 @@ class ModulatedConv2d(nn.Module):
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.demodulate, self.upsample, self.eps = demodulate, upsample, eps
+        self.channels_last = False  # NHWC convs (see hiface.archs.gfpgan.GFPGANRestorer)
         self.modulation = nn.Linear(num_style_feat, in_channels, bias=True)
         nn.init.kaiming_normal_(self.modulation.weight, a=0, mode="fan_in", nonlinearity="linear")
         nn.init.ones_(self.modulation.bias)
@@ -78,7 +83,8 @@ class ModulatedConv2d(nn.Module):
     def forward(self, x: Tensor, style: Tensor) -> Tensor:
         if self.upsample:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        return modulated_conv2d(x, self.weight, self.modulation(style), demodulate=self.demodulate, eps=self.eps)
+        return modulated_conv2d(x, self.weight, self.modulation(style), demodulate=self.demodulate, eps=self.eps,
+                                channels_last=self.channels_last)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
