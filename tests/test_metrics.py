@@ -258,6 +258,44 @@ def test_lpips_random_backbone(tmp_path, monkeypatch):
     assert (d_xy > 0).all() and torch.allclose(d_xy, d_yx)
 
 
+_LPIPS_REF = r"""
+import sys, types, torch
+from hiface.metrics.lpips import AlexNetFeatures, load_lpips
+torch.manual_seed(0)
+feats = AlexNetFeatures()
+# the reference package builds its backbone with torchvision (not installed): hand it ours
+tv, tvm = types.ModuleType("torchvision"), types.ModuleType("torchvision.models")
+tvm.alexnet = lambda *a, **k: types.SimpleNamespace(features=feats.features)
+for n in ("vgg16", "squeezenet1_1", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152"):
+    setattr(tvm, n, lambda *a, **k: None)
+tv.models = tvm
+sys.modules.update({"torchvision": tv, "torchvision.models": tvm})
+import lpips
+ref = lpips.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False).eval()
+torch.save(feats.state_dict(), sys.argv[1])
+mine = load_lpips(sys.argv[1])
+x, y = torch.rand(3, 3, 64, 64), torch.rand(3, 3, 64, 64)
+with torch.no_grad():
+    a, b = ref(x, y, normalize=True).flatten(), mine(x, y)
+assert (a - b).abs().max() < 1e-6, (a, b)
+print("OK", a.tolist())
+"""
+
+
+def test_lpips_matches_reference_package(tmp_path):
+    """Same backbone weights -> same LPIPS as the reference ``lpips`` package (run in a separate
+    process, where torchvision is stubbed by our AlexNet; hiface itself never imports lpips)."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("lpips") is None:
+        pytest.skip("reference lpips package not installed")
+    r = subprocess.run([sys.executable, "-c", _LPIPS_REF, str(tmp_path / "alex.pth")], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("OK"), r.stderr[-2000:]
+
+
 # ---------------------------------------------------------------------------------------------
 # MobileNetV2 proxies
 
