@@ -88,6 +88,18 @@ def test_ms_ssim():
         P.ms_ssim(_img(0, 128), _img(1, 128))
 
 
+def test_ms_ssim_matches_pytorch_msssim():
+    import cv2
+
+    rng = np.random.default_rng(7)
+    a = rng.random((1, 3, 176, 176))
+    b = np.clip(a + 0.08 * rng.standard_normal(a.shape), 0, 1)
+    blur = lambda t: np.stack([cv2.GaussianBlur(t[0, c], (0, 0), 1.0) for c in range(3)])[None]  # noqa: E731
+    x, y = torch.from_numpy(blur(a)), torch.from_numpy(blur(b))
+    # pytorch_msssim 1.0.0: ms_ssim(x, y, data_range=1.0) on the same arrays
+    assert P.ms_ssim(x, y)[0].item() == pytest.approx(0.9712612206266241, abs=1e-6)
+
+
 # ---------------------------------------------------------------------------------------------
 # NIQE
 
