@@ -180,3 +180,22 @@ def test_guided_plumbing():
     p._detector = lambda im: [] if im.shape[0] == 200 else faces
     with pytest.raises(NoGuideFaceError, match="no face found in the guide"):
         p(img, guide=guide)
+
+
+@pytest.mark.shared
+def test_identity_round_trip_on_shared_whole_photos(shared):
+    """Real photos, faces smaller than the 512 crop: output == input up to resampling noise.
+    Measured (8-bit levels): mean |error| 0.007-0.08, channel-mean shift < 0.01, max 0.9 (clean
+    PNG) to 15 (JPEG-ringing hair in Blake_Lively)."""
+    pytest.importorskip("dlib")
+    from hiface.io import read_image
+
+    p = FacePipeline(hiface.create_restorer("identity"), "dlib", upscale=1)
+    for name, n_faces, max_err in (("codeformer_02.png", 4, 2), ("gpen_solvay_conference_1927.png", 28, 8),
+                                   ("gfpgan_Blake_Lively.jpg", 2, 20)):
+        x = read_image(shared("data", "realworld", "whole", name)).pixels.astype(np.float32) / 255
+        res = p(x)
+        d = np.abs(res.image - x) * 255
+        assert len(res.faces) == n_faces
+        assert d.mean() < 0.15 and d.max() < max_err, (name, d.mean(), d.max())
+        assert np.abs(res.image.mean((0, 1)) - x.mean((0, 1))).max() * 255 < 0.02
