@@ -187,3 +187,16 @@ def test_lpips_and_fid_with_weight_files(tmp_path):
     res = CliRunner().invoke(cli, ["evaluate", "-r", str(rs), "-g", str(gt), "-o", str(tmp_path / "r2"),
                                    "--lpips-weights", str(tmp_path / "none.pth")])
     assert res.exit_code == 2 and "does not exist" in res.output  # an explicit file must exist
+
+
+def test_unfit_weight_file_makes_the_metric_unavailable(tmp_path):
+    import torch
+
+    torch.save({"features.0.weight": torch.zeros(3, 3)}, tmp_path / "bad.pth")
+    gt, rs = _make_set(tmp_path, n=2, size=48)
+    res = _invoke("-r", rs, "-g", gt, "-m", "psnr,lpips", "-o", tmp_path / "r", "--lpips-weights", tmp_path / "bad.pth")
+    assert res.exit_code == 0, res.output
+    summ = json.loads((tmp_path / "r" / "metrics.json").read_text())["summary"]["restored"]["metrics"]
+    assert summ["psnr"]["n"] == 2
+    assert summ["lpips"]["mean"] is None and "does not fit" in summ["lpips"]["status"]
+    assert "note: lpips: unavailable" in res.output

@@ -240,7 +240,7 @@ def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, met
             for n in names]
     per: dict[str, list[dict]] = {m: [] for m in run_methods}
     t0 = time.time()
-    it = run_jobs(settings, ev.unavailable, jobs, score_group_job, workers=workers or default_workers())
+    it = run_jobs(ev, jobs, score_group_job, workers=workers or default_workers())
     for (n, _, _), res in progress(it, "evaluate", total=len(jobs), force=show_progress):
         for m in run_methods:
             per[m].append({"name": n, **res[m]})

@@ -108,7 +108,7 @@ def run_evaluation(pairs: Sequence[tuple[str, Path, Path | None]], settings, *, 
     ev = Evaluator(settings)
     jobs = [(n, str(r), str(g) if g else None) for n, r, g in pairs]
     rows: list[dict] = []
-    it = run_jobs(settings, ev.unavailable, jobs, score_pair_job, workers=workers)
+    it = run_jobs(ev, jobs, score_pair_job, workers=workers)
     for _, row in progress(it, desc, total=len(jobs), force=show_progress):
         rows.append(row)
     scores = [PairScore(values=r.get("values", {}), pooled=r.get("pooled", {}), face_restored=r.get("face_restored"),

@@ -89,28 +89,40 @@ class Evaluator:
 
             for k in m & {"fed", "lle"}:
                 probes[k] = _dlib
+        # networks are loaded here (once), so that a missing or unfit file makes the metric
+        # unavailable with the reason instead of failing every image
         if "lpips" in m:
-            from .lpips import find_alexnet_weights, lpips_heads_path
-
-            probes["lpips"] = lambda: (find_alexnet_weights(self.s.lpips_weights), lpips_heads_path())
+            probes["lpips"] = self._lpips_model
         if "fid" in m:
-            from .fid import find_fid_weights
-
-            probes["fid"] = lambda: find_fid_weights(self.s.fid_weights)
+            probes["fid"] = self._fid_model
         if m & {"mnv2_dist", "mnv2_fd"}:
-            from ..archs.mobilenetv2 import mobilenet_v2_weights_path
+            from .proxies import mobilenet
 
             for k in m & {"mnv2_dist", "mnv2_fd"}:
-                probes[k] = mobilenet_v2_weights_path
+                probes[k] = mobilenet
         for name, probe in probes.items():
             try:
                 probe()
-            except (UnavailableError, ImportError, OSError) as e:
+            except (HifaceError, ImportError, OSError) as e:
                 msg = str(e)
                 self.unavailable[name] = ("unavailable (weights not found)" if "weights not found" in msg
                                           else f"unavailable ({msg})")
                 if "weights not found" in msg:
                     self.unavailable[name] += f": {msg.split('weights not found: ', 1)[-1]}"
+
+    def _lpips_model(self):
+        if self._lpips is None:
+            from .lpips import load_lpips
+
+            self._lpips = load_lpips(self.s.lpips_weights)
+        return self._lpips
+
+    def _fid_model(self):
+        if self._fid is None:
+            from .fid import load_fid_inception
+
+            self._fid = load_fid_inception(self.s.fid_weights)
+        return self._fid
 
     @property
     def active(self) -> list[str]:
@@ -168,12 +180,8 @@ class Evaluator:
     def _fid_feats(self, x) -> np.ndarray:
         import torch
 
-        if self._fid is None:
-            from .fid import load_fid_inception
-
-            self._fid = load_fid_inception(self.s.fid_weights)
         with torch.inference_mode():
-            return self._fid(x.float())[0].double().numpy()
+            return self._fid_model()(x.float())[0].double().numpy()
 
     def _score_one(self, ps: PairScore, img, gt, gt_t, gt_face, gt_mnv2, gt_fid, act: set[str]) -> None:
         if gt is not None and img.shape != gt.shape:
@@ -216,12 +224,8 @@ class Evaluator:
         if gt is not None and "lpips" in act:
             import torch
 
-            if self._lpips is None:
-                from .lpips import load_lpips
-
-                self._lpips = load_lpips(self.s.lpips_weights)
             with torch.inference_mode():
-                v["lpips"] = float(self._lpips(x, gt_t)[0])
+                v["lpips"] = float(self._lpips_model()(x, gt_t)[0])
         if gt is not None and act & {"mnv2_dist", "mnv2_fd"}:
             from .proxies import _dist_from_feats, mnv2_features, mnv2_pooled
 
@@ -247,17 +251,17 @@ def _init_worker(settings: EvalSettings) -> None:
     _WORKER["ev"] = Evaluator(settings, check=False)
 
 
-def run_jobs(settings: EvalSettings, unavailable: Mapping[str, str], jobs: Sequence[Any],
-             work: Callable[[Evaluator, Any], Any], *, workers: int = 1) -> Iterable[tuple[Any, Any]]:
-    """Yield ``(job, work(evaluator, job))`` for each job, in order, on ``workers`` processes.
+def run_jobs(ev: Evaluator, jobs: Sequence[Any], work: Callable[[Evaluator, Any], Any], *,
+             workers: int = 1) -> Iterable[tuple[Any, Any]]:
+    """Yield ``(job, work(evaluator, job))`` for each job, in order: with ``ev`` itself, or on
+    ``workers`` processes (each with its own Evaluator of the same settings and availability).
 
     ``work`` must be a picklable module-level function when ``workers > 1``."""
     if workers <= 1 or len(jobs) <= 1:
-        ev = Evaluator(settings, check=False)
-        ev.unavailable = dict(unavailable)
         for j in jobs:
             yield j, work(ev, j)
         return
+    settings, unavailable = ev.s, ev.unavailable
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
