@@ -184,6 +184,11 @@ def test_lpips_and_fid_with_weight_files(tmp_path):
     summ = json.loads((tmp_path / "r" / "metrics.json").read_text())["summary"]["restored"]["metrics"]
     assert summ["lpips"]["n"] == 3 and summ["lpips"]["mean"] > 0
     assert summ["fid"]["n"] == 3 and summ["fid"]["mean"] is not None and summ["fid"]["status"].startswith("ok")
+    same = _invoke("-r", gt, "-g", gt, "-m", "lpips,fid", "-o", tmp_path / "same",
+                   "--lpips-weights", tmp_path / "alex.pth", "--fid-weights", tmp_path / "inception.pth")
+    assert same.exit_code == 0, same.output
+    s2 = json.loads((tmp_path / "same" / "metrics.json").read_text())["summary"]["gt"]["metrics"]
+    assert abs(s2["fid"]["mean"]) < 1e-6 and abs(s2["lpips"]["mean"]) < 1e-6  # identical sets
     res = CliRunner().invoke(cli, ["evaluate", "-r", str(rs), "-g", str(gt), "-o", str(tmp_path / "r2"),
                                    "--lpips-weights", str(tmp_path / "none.pth")])
     assert res.exit_code == 2 and "does not exist" in res.output  # an explicit file must exist
