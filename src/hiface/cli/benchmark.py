@@ -143,7 +143,6 @@ def benchmark(ctx, gt_dir, out, preset, seed, models, weights, baselines, size, 
 def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, metrics_spec, y_channel,
          crop_border, workers, sheet_rows, device, niqe_params, lpips_weights, fid_weights, overwrite,
          show_progress) -> int:
-
     from .. import __version__
     from .. import report as R
     from ..baselines import get_baseline
