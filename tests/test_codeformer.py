@@ -271,3 +271,12 @@ def test_channel_order_rgb_in_minus1_1():
     assert torch.equal(seen["x"][:, 2], -torch.ones(1, 64, 64))
     assert seen["w"] == 0.7 and seen["adain"] is True
     assert y[:, 0].mean() > 0.9 and y[:, 2].mean() < 0.1
+
+
+def test_trainable_gradients_flow_through_the_in_place_inference_shortcuts():
+    torch.manual_seed(0)
+    net = CodeFormer(**SMALL)
+    net(torch.rand(2, 3, 64, 64) * 2 - 1, w=1.0).square().mean().backward()
+    for name in ("fuse_convs_dict.32.scale.2.weight", "generator.blocks.0.weight", "encoder.blocks.1.conv1.weight"):
+        g = net.get_parameter(name).grad
+        assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0, name

@@ -257,3 +257,13 @@ def test_channel_order_rgb_in_minus1_1():
     assert torch.equal(seen["x"][:, 0], torch.ones(1, 64, 64))
     assert torch.equal(seen["x"][:, 2], -torch.ones(1, 64, 64))
     assert y[:, 0].mean() > 0.9 and y[:, 2].mean() < 0.1  # red-dominant, not blue
+
+
+def test_trainable_gradients_flow_through_the_in_place_inference_shortcuts():
+    torch.manual_seed(0)
+    net = GFPGANv1Clean(**SMALL)
+    net(torch.rand(2, 3, 64, 64) * 2 - 1).square().mean().backward()
+    for name in ("stylegan_decoder.style_convs.3.modulated_conv.weight", "condition_scale.0.2.weight",
+                 "conv_body_first.weight", "final_linear.weight"):
+        g = net.get_parameter(name).grad
+        assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0, name

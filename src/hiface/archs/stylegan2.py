@@ -37,24 +37,29 @@ def stylegan2_channels(channel_multiplier: int = 2, narrow: float = 1.0) -> dict
 
 
 def modulated_conv2d(x: Tensor, weight: Tensor, style: Tensor, *, demodulate: bool = True,
-                     eps: float = 1e-8, channels_last: bool = False) -> Tensor:
+                     upsample: bool = False, eps: float = 1e-8, channels_last: bool = False) -> Tensor:
     """StyleGAN2 modulated convolution (paper Eq. 1-3), applied to activations.
 
     x: (B, Cin, H, W); weight: (1, Cout, Cin, k, k); style: (B, Cin) per-sample input scales.
-    Returns ``conv(x, weight * style * demod)`` computed as ``conv(x * style, weight) * demod``
-    where ``demod[b, o] = 1 / sqrt(sum_{i,k} (weight[o, i, k] * style[b, i])^2 + eps)`` (Eq. 3).
-    ``channels_last`` runs the conv in NHWC layout (faster on CPU; same values).
+    Returns ``conv(up(x), weight * style * demod)`` computed as ``conv(up(x * style), weight) * demod``
+    where ``demod[b, o] = 1 / sqrt(sum_{i,k} (weight[o, i, k] * style[b, i])^2 + eps)`` (Eq. 3)
+    and ``up`` is an optional bilinear x2 up-sampling (per-channel linear, so it commutes with
+    the scaling, which is applied at the lower resolution). ``channels_last`` runs the conv in
+    NHWC layout (faster on CPU; same values).
     """
     w = weight[0]
     k = w.shape[-1]
     xs = x * style[:, :, None, None]
+    if upsample:
+        xs = F.interpolate(xs, scale_factor=2, mode="bilinear", align_corners=False)
     if channels_last:
         xs, w = xs.contiguous(memory_format=torch.channels_last), w.contiguous(memory_format=torch.channels_last)
     out = F.conv2d(xs, w, padding=k // 2)
+    del xs
     if demodulate:
         # sum_{i,k} (w s)^2 = (sum_k w^2) @ s^2  -> (B, Cout)
-        demod = torch.rsqrt(style.square() @ w.square().sum((2, 3)).t() + eps)
-        out = out * demod[:, :, None, None]
+        demod = torch.rsqrt(style.square() @ w.square().sum((2, 3)).t() + eps)[:, :, None, None]
+        out = out * demod if torch.is_grad_enabled() else out.mul_(demod)
     return out
 
 
@@ -81,10 +86,8 @@ class ModulatedConv2d(nn.Module):
             torch.randn(1, out_channels, in_channels, kernel_size, kernel_size) / math.sqrt(in_channels * kernel_size ** 2))
 
     def forward(self, x: Tensor, style: Tensor) -> Tensor:
-        if self.upsample:
-            x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
-        return modulated_conv2d(x, self.weight, self.modulation(style), demodulate=self.demodulate, eps=self.eps,
-                                channels_last=self.channels_last)
+        return modulated_conv2d(x, self.weight, self.modulation(style), demodulate=self.demodulate,
+                                upsample=self.upsample, eps=self.eps, channels_last=self.channels_last)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -106,10 +109,11 @@ class StyleConv(nn.Module):
                                               demodulate=demodulate, upsample=upsample)
 
     def forward(self, x: Tensor, style: Tensor, noise: Tensor | None = None) -> Tensor:
-        out = self.modulated_conv(x, style) * math.sqrt(2)
+        # in place: the modulated conv's output is a fresh tensor no backward needs
+        out = self.modulated_conv(x, style).mul_(math.sqrt(2))
         if noise is None:
             noise = out.new_empty(out.shape[0], 1, *out.shape[2:]).normal_()
-        out = out + self.weight * noise + self.bias
+        out.add_(self.weight * noise).add_(self.bias)
         return F.leaky_relu(out, 0.2, inplace=True)
 
 

@@ -7,6 +7,7 @@ resolutions, strided-conv down-sampling with (0, 1, 0, 1) zero padding, nearest 
 """
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -38,8 +39,9 @@ class ResBlock(nn.Module):
             self.conv_out = nn.Conv2d(in_channels, out_channels, 1)
 
     def forward(self, x_in: Tensor) -> Tensor:
-        x = self.conv1(F.silu(self.norm1(x_in)))
-        x = self.conv2(F.silu(self.norm2(x)))
+        inplace = not torch.is_grad_enabled()  # the norm outputs are fresh: swish in place at inference
+        x = self.conv1(F.silu(self.norm1(x_in), inplace=inplace))
+        x = self.conv2(F.silu(self.norm2(x), inplace=inplace))
         if self.in_channels != self.out_channels:
             x_in = self.conv_out(x_in)
         return x + x_in
