@@ -37,7 +37,7 @@ from ..config import dump_yaml, from_dict, to_dict, to_yaml
 from ..errors import ConfigError, HifaceError
 from . import data as D
 from .config import ModelConfig, TrainConfig
-from .distributed import (DistInfo, all_reduce_mean, barrier, broadcast_object, cleanup, init_distributed,
+from .distributed import (all_reduce_mean, barrier, broadcast_object, cleanup, init_distributed,
                           sync_batchnorm_stats)
 from .ema import make_ema, update_ema
 
