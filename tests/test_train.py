@@ -283,6 +283,25 @@ def test_export_writes_ema_generator_with_metadata(tmp_path: Path):
         export_generator(tmp_path, tmp_path / "h.safetensors")
 
 
+def test_fine_tune_starts_from_init_weights(tmp_path: Path):
+    """model.init_weights: a new run starts G and G_ema from an exported generator."""
+    import torch
+
+    from hiface.errors import WeightsError
+    from hiface.train.trainer import Trainer, export_generator
+
+    tr = Trainer(tiny("train.steps=2", "log.val_every=0", "log.sample_every=0"), tmp_path / "a")
+    tr.run()
+    g = export_generator(tmp_path / "a", tmp_path / "g.safetensors")
+    ft = Trainer(tiny("train.steps=1", "train.seed=7", f"model.init_weights={g}"), tmp_path / "b")
+    src = tr.G_ema.state_dict()
+    for net in (ft.G_raw, ft.G_ema):
+        assert all(torch.equal(v, src[k]) for k, v in net.state_dict().items())
+    bad = tiny("model.ngf=8", f"model.init_weights={g}")
+    with pytest.raises(WeightsError, match="shape mismatch"):
+        Trainer(bad, tmp_path / "c")
+
+
 # --------------------------------------------------------------------------- CLI
 def test_cli_print_config_and_errors(tmp_path: Path):
     from hiface.cli.main import main

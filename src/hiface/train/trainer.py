@@ -55,7 +55,7 @@ def generator_spec(mc: ModelConfig) -> tuple[str, dict[str, Any]]:
     """("module:factory", kwargs) building the generator of ``mc`` (stored in exports)."""
     return "hiface.archs.hifacegan:HiFaceGANGenerator", {
         "ngf": mc.ngf, "suppression": mc.suppression, "replenishment": mc.replenishment,
-        "spectral": mc.spectral}
+        "spectral": mc.spectral, "spade_hidden": mc.spade_hidden}
 
 
 def build_generator(mc: ModelConfig):
@@ -301,6 +301,12 @@ class Trainer:
         cfg = self.cfg
         torch.manual_seed(cfg.train.seed)
         self.G = build_generator(cfg.model).to(self.device)
+        if cfg.model.init_weights:  # fine-tuning from an exported / shipped generator
+            from ..weights import load_into, load_state_dict_file, select_state_dict
+
+            src = cfg.model.init_weights
+            load_into(self.G, select_state_dict(load_state_dict_file(src), ("params_ema", "params", "G_ema", "G"),
+                                                source=src), source=src)
         self.D = build_discriminator(cfg.model).to(self.device)
         if self.info.enabled and cfg.train.sync_bn and self.device.type == "cuda":
             self.G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
