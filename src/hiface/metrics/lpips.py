@@ -102,24 +102,10 @@ def lpips_heads_path() -> Path:
 
 def find_alexnet_weights(path: str | os.PathLike | None = None) -> Path:
     """Locate the AlexNet backbone file, or raise UnavailableError("... weights not found ...")."""
-    from ..weights import cache_dir
+    from ..weights import find_weight_file
 
-    if path is not None:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise UnavailableError(f"weights not found: LPIPS AlexNet file {p} does not exist")
-        return p
-    cands = []
-    if os.environ.get("HIFACE_LPIPS_WEIGHTS"):
-        cands.append(Path(os.environ["HIFACE_LPIPS_WEIGHTS"]).expanduser())
-    cands.append(cache_dir() / ALEXNET_FILE)
-    cands.append(Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints" / ALEXNET_FILE)
-    for p in cands:
-        if p.is_file():
-            return p
-    raise UnavailableError(
-        f"weights not found: LPIPS needs torchvision's AlexNet ({ALEXNET_FILE}, from {ALEXNET_URL}); "
-        f"pass it with --lpips-weights or place it in {cache_dir()}")
+    return find_weight_file(path, filename=ALEXNET_FILE, env="HIFACE_LPIPS_WEIGHTS", what="LPIPS needs torchvision's AlexNet",
+                            url=ALEXNET_URL, option="--lpips-weights")
 
 
 def load_lpips(backbone: str | os.PathLike | None = None, *, heads: str | os.PathLike | None = None,
