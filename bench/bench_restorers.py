@@ -5,7 +5,8 @@ Each model is measured in its own subprocess (so ``ru_maxrss`` is that model's p
 random weights (timing does not depend on values), one aligned 512² face through the
 ``Restorer`` interface (normalisation, clamping included), ``--warmup`` untimed runs, then
 the median of ``--runs`` timed runs (wall time, and process CPU time summed over threads:
-on a shared machine CPU time is the better estimate of the cost on an idle one). FLOPs are counted on one forward of the network with
+on a shared machine CPU time is the better estimate of the cost on an idle one). FLOPs are
+counted on one forward of the network with
 ``torch.utils.flop_counter.FlopCounterMode`` (dispatcher-level: aten convolution,
 mm/addmm/bmm/baddbmm and scaled-dot-product attention; element-wise ops, norms and
 interpolation are not counted); 1 MAC = 2 FLOPs.

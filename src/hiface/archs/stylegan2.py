@@ -82,8 +82,8 @@ class ModulatedConv2d(nn.Module):
         self.modulation = nn.Linear(num_style_feat, in_channels, bias=True)
         nn.init.kaiming_normal_(self.modulation.weight, a=0, mode="fan_in", nonlinearity="linear")
         nn.init.ones_(self.modulation.bias)
-        self.weight = nn.Parameter(
-            torch.randn(1, out_channels, in_channels, kernel_size, kernel_size) / math.sqrt(in_channels * kernel_size ** 2))
+        fan_in = in_channels * kernel_size ** 2
+        self.weight = nn.Parameter(torch.randn(1, out_channels, in_channels, kernel_size, kernel_size) / math.sqrt(fan_in))
 
     def forward(self, x: Tensor, style: Tensor) -> Tensor:
         return modulated_conv2d(x, self.weight, self.modulation(style), demodulate=self.demodulate,
