@@ -128,9 +128,10 @@ class CodeFormer(nn.Module):
         self.fuse_generator_block = {s: self.generator.level_inputs[sizes[s]] for s in self.connect_list}
 
     # -- stages -------------------------------------------------------------------
-    def encode(self, x: Tensor) -> tuple[Tensor, dict[int, Tensor]]:
-        """LQ latent features (B, emb_dim, h, w) and the encoder features to fuse, by size."""
-        taps = {i: s for s, i in self.fuse_encoder_block.items()}
+    def encode(self, x: Tensor, keep_features: bool = True) -> tuple[Tensor, dict[int, Tensor]]:
+        """LQ latent features (B, emb_dim, h, w) and the encoder features to fuse, by size
+        (none with ``keep_features=False``)."""
+        taps = {i: s for s, i in self.fuse_encoder_block.items()} if keep_features else {}
         enc: dict[int, Tensor] = {}
         for i, block in enumerate(self.encoder.blocks):
             x = block(x)
@@ -167,7 +168,7 @@ class CodeFormer(nn.Module):
                              f"got {tuple(x.shape[-2:])}")
         if not 0.0 <= w <= 1.0 or math.isnan(w):
             raise ValueError(f"fidelity weight w must be in [0, 1], got {w}")
-        lq_feat, enc = self.encode(x)
+        lq_feat, enc = self.encode(x, keep_features=w > 0)
         codes = self.predict_logits(lq_feat).argmax(-1)  # top-1 of softmax == argmax of logits
         quant = self.quantize.lookup(codes, lq_feat.shape[-2:])
         if adain:
