@@ -102,8 +102,9 @@ def _as_float(a):
 @click.option("--upscale", type=click.FloatRange(min=0.1, max=8), default=2, show_default=True,
               help="Output scale of the whole photo (1 = same size).")
 @click.option("--fidelity", type=click.FloatRange(0, 1), default=None,
-              help="Quality/fidelity balance for models that support it (CodeFormer w): 0 = most "
-                   "restoration, 1 = closest to the input.")
+              help="Models that support it (its meaning is the model's own): CodeFormer w, 0 = "
+                   "strongest restoration .. 1 = closest to the input (default 0.5); GFP-GAN: a blend "
+                   "of the output, 0 = the input face .. 1 = fully restored (default 1).")
 @click.option("--detector", type=click.Choice(DETECTORS), default="dlib", show_default=True,
               help="Face detector: dlib (HOG, offline), dlib-cnn (slower, harder faces), retinaface "
                    "(needs its weights: --detector-weights or the cache).")
