@@ -158,3 +158,33 @@ def test_cli_guided_restore_end_to_end_on_a_shared_pair(shared, tmp_path):
     a = np.asarray(Image.open(out / restored[0]).convert("RGB")).astype(float)
     assert a.shape == (h, w // 2, 3)
     assert np.abs(a - np.asarray(Image.open(lq).convert("RGB"))).mean() > 0.5  # the face was restored
+
+
+def test_training_loop_two_phases_checkpoints_and_resume(shared, tmp_path, capsys):
+    """A tiny run: WarpNet pre-training, end-to-end steps with perceptual and both GANs, the
+    best/last weights, the log, then a resume that continues from the checkpoint."""
+    import json
+
+    from hiface import weights as W
+    from hiface.archs.gfrnet import gfrnet
+    from hiface.train.gfrnet import GFRNetTrainConfig, LossWeights, train
+
+    cfg = GFRNetTrainConfig(
+        data_root=str(shared("data", "faces", "utk200")), train_limit=4, val_limit=2, size=32, ngf=4,
+        warp_ngf=4, warp_size=16, ndf_disc=4, perceptual_backbone="mobilenetv2", batch_size=2, warp_steps=2,
+        steps=2, val_every=2, ckpt_every=2, out_dir=str(tmp_path / "run"), landmark_cache=str(tmp_path / "lm.json"),
+        loss=LossWeights(gan_global=0.01, gan_local=0.01, symmetry=0.1))
+    best = train(cfg, progress=False)
+    run = tmp_path / "run"
+    assert {"best.safetensors", "last.safetensors", "last.pt", "log.jsonl", "preview.png"} <= {p.name for p in run.iterdir()}
+    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in log] == ["warp", "warp", "e2e", "e2e"]
+    assert "adv" in log[-1] and "perc" in log[-1] and "val" in log[-1]
+    assert best["step"] == 4 and best["psnr"] > 10
+    net = gfrnet(size=32, ngf=4, warp_ngf=4, warp_size=16)
+    W.load_into(net, W.load_state_dict_file(run / "best.safetensors"))  # strict fit
+    cfg.steps = 3
+    train(cfg, progress=False)
+    assert "resumed" in capsys.readouterr().out
+    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4, 5]

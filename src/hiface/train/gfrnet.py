@@ -7,7 +7,8 @@ Two phases, as in the paper:
 2. **End to end** (``steps``): reconstruction MSE + perceptual loss on the restored face, the
    flow losses kept on WarpNet, and -- when ``hiface.archs.discriminator`` is available and
    the weights are non-zero -- a global conditional GAN (on concat(degraded, restored)) and
-   a local GAN on the face region (landmark bounding box), paper Eq. (7)-(8).
+   a local GAN on the face region (landmark bounding box), paper §3.3 (least-squares GAN
+   losses from ``hiface.losses.gan_loss``).
 
 Usage::
 
