@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HifaceError, UnavailableError
+from ..weights import dlib_model_path
 
-__all__ = ["MIRROR_68", "dlib_model_path", "Landmarker", "LandmarkCache", "split_of", "list_split",
+__all__ = ["MIRROR_68", "Landmarker", "LandmarkCache", "split_of", "list_split",
            "similarity_to_template", "align_to_template", "make_reference", "degrade_gfrnet", "GuidedTriples",
            "load_aligned_faces"]
 
@@ -49,21 +50,6 @@ MIRROR_68 = np.array(
 # --------------------------------------------------------------------------------------
 # dlib landmarks
 # --------------------------------------------------------------------------------------
-def dlib_model_path(name: str = "shape_predictor_68_face_landmarks.dat") -> Path:
-    """Path of a dlib data file from the ``face_recognition_models`` wheel (not imported:
-    its ``__init__`` needs ``pkg_resources``)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("face_recognition_models")
-    locs = list(spec.submodule_search_locations or []) if spec else []
-    for loc in locs:
-        p = Path(loc) / "models" / name
-        if p.is_file():
-            return p
-    raise UnavailableError(f"dlib model {name} not found: install it with "
-                           "`pip install --no-deps face-recognition-models==0.3.0`")
-
-
 class Landmarker:
     """dlib HOG face detector + 68-point shape predictor on RGB uint8 images."""
 
@@ -167,19 +153,10 @@ def list_split(root: str | os.PathLike, split: str, limit: int | None = None, va
 def similarity_to_template(landmarks68: np.ndarray, size: int, template: str = "ffhq512") -> np.ndarray:
     """(2, 3) least-squares similarity (Umeyama) sending the 5 points of ``landmarks68`` onto
     the named template at ``size``."""
+    from ..faces.align import estimate_similarity
     from ..faces.templates import get_template, landmarks5_from_68
 
-    src = landmarks5_from_68(landmarks68)
-    dst = get_template(template, size)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s0, d0 = src - mu_s, dst - mu_d
-    cov = d0.T @ s0 / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    d = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
-    rot = u @ d @ vt
-    scale = np.trace(np.diag(sig) @ d) / s0.var(0).sum()
-    A = scale * rot
-    return np.hstack([A, (mu_d - A @ mu_s)[:, None]])
+    return estimate_similarity(landmarks5_from_68(landmarks68), get_template(template, size))
 
 
 def align_to_template(image: np.ndarray, landmarks68: np.ndarray, size: int, template: str = "ffhq512",
