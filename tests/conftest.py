@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,16 @@ def shared_path(*parts: str) -> Path:
     if not p.exists():
         pytest.skip(f"shared material not available: {p} (set HIFACE_SHARED or place ../shared)")
     return p
+
+
+def checkpoint_keys(name: str) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, shape) rows of ``../shared/reference/checkpoint-keys/<name>``, in file order."""
+    out = []
+    for line in shared_path("reference", "checkpoint-keys", name).read_text().splitlines():
+        m = re.fullmatch(r"(\S+) \(([\d, ]*)\)", line.strip())
+        assert m, f"unexpected line in {name}: {line!r}"
+        out.append((m[1], tuple(int(v) for v in m[2].replace(" ", "").split(",") if v)))
+    return out
 
 
 @pytest.fixture

@@ -17,21 +17,11 @@ from hiface.archs.vqgan import AttnBlock
 from hiface.errors import ConfigError, HifaceError, WeightsError
 from hiface.models import build_network, get_model_config
 
-from conftest import shared_path
+from conftest import checkpoint_keys
 
-KEYS = ("reference", "checkpoint-keys", "codeformer.txt")
 # same code paths as the release, 64² input: levels 64/32/16/8, 8x8 latent with attention
 SMALL = dict(img_size=64, nf=32, ch_mult=(1, 1, 2, 2), attn_resolutions=(8,), codebook_size=64, emb_dim=32,
              dim_embd=64, n_head=4, n_layers=2, connect_list=(16, 32, 64))
-
-
-def read_keys(path) -> list[tuple[str, tuple[int, ...]]]:
-    out = []
-    for line in path.read_text().splitlines():
-        m = re.fullmatch(r"(\S+) \(([\d, ]*)\)", line.strip())
-        assert m, line
-        out.append((m[1], tuple(int(v) for v in m[2].replace(" ", "").split(",") if v)))
-    return out
 
 
 def random_state_dict(keys, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -72,7 +62,7 @@ def count_fuse_calls(net: CodeFormer) -> tuple[dict, list]:
 # -- full-size release layout ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def keys():
-    return read_keys(shared_path(*KEYS))
+    return checkpoint_keys("codeformer.txt")
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +118,7 @@ def test_full_size_forward_w0_skips_fusion(full):
 
 
 def test_wrong_file_names_the_mismatching_tensors(tmp_path):
-    gf = read_keys(shared_path("reference", "checkpoint-keys", "gfpgan-v1.4-clean.txt"))
+    gf = checkpoint_keys("gfpgan-v1.4-clean.txt")
     bad = tmp_path / "GFPGANv1.4.pth"
     torch.save({"params_ema": {k: torch.zeros(1) for k, _ in gf}}, bad)
     with pytest.raises(WeightsError) as e:

@@ -16,19 +16,9 @@ from hiface.archs.stylegan2 import StyleConv, modulated_conv2d
 from hiface.errors import HifaceError, WeightsError
 from hiface.models import build_network, get_model_config
 
-from conftest import shared_path
+from conftest import checkpoint_keys
 
-KEYS = ("reference", "checkpoint-keys", "gfpgan-v1.4-clean.txt")
 SMALL = dict(out_size=64, num_style_feat=64, channel_multiplier=2, num_mlp=2, narrow=1 / 16)
-
-
-def read_keys(path) -> list[tuple[str, tuple[int, ...]]]:
-    out = []
-    for line in path.read_text().splitlines():
-        m = re.fullmatch(r"(\S+) \(([\d, ]*)\)", line.strip())
-        assert m, line
-        out.append((m[1], tuple(int(v) for v in m[2].replace(" ", "").split(",") if v)))
-    return out
 
 
 def random_state_dict(keys, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -63,7 +53,7 @@ def small_restorer(seed: int = 0, **kw) -> GFPGANRestorer:
 # -- full-size release layout ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def keys():
-    return read_keys(shared_path(*KEYS))
+    return checkpoint_keys("gfpgan-v1.4-clean.txt")
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +109,7 @@ def test_full_size_forward(full):
 
 
 def test_wrong_file_names_the_mismatching_tensors(tmp_path):
-    cf_keys = read_keys(shared_path("reference", "checkpoint-keys", "codeformer.txt"))
+    cf_keys = checkpoint_keys("codeformer.txt")
     bad = tmp_path / "codeformer.pth"
     torch.save({"params_ema": {k: torch.zeros(1) for k, _ in cf_keys}}, bad)  # names matter, not sizes
     with pytest.raises(WeightsError) as e:

@@ -7,22 +7,14 @@ import re
 import pytest
 import torch
 
-from conftest import shared_path
+from conftest import checkpoint_keys
 from hiface.archs.hifacegan import (PAPER_PARAMS_NGF64, HiFaceGANGenerator, HiFaceGANRestorer, LIPSPADEGenerator,
                                     count_parameters, hifacegan_lite)
 from hiface.archs.replenishment import SPADE
 
-KEYS = ("reference", "checkpoint-keys")
-_LINE = re.compile(r"^(\S+) \(([\d, ]*)\)$")
-
 
 def read_key_file(name: str) -> dict[str, tuple[int, ...]]:
-    out = {}
-    for line in shared_path(*KEYS, name).read_text().splitlines():
-        m = _LINE.match(line.strip())
-        assert m, line
-        out[m.group(1)] = tuple(int(s) for s in m.group(2).replace(" ", "").split(",") if s)
-    return out
+    return dict(checkpoint_keys(name))
 
 
 def dict_from_keys(keys: dict[str, tuple[int, ...]], device: str = "cpu") -> dict[str, torch.Tensor]:
