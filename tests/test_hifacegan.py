@@ -2,7 +2,6 @@
 variant, inference statistics (the official train-mode behaviour), restorer convention."""
 from __future__ import annotations
 
-import re
 
 import pytest
 import torch
