@@ -153,6 +153,7 @@ def test_guide_options(tmp_path, fake_guided):
     code, out = run(src, "-o", tmp_path / "o1", "--model", fake_guided, "--guide", EXAMPLES / "portrait_old.jpg",
                     "--guide-face", "2", "--save-warped", "--upscale", "1")
     assert code == 0, out
+    assert "1 face(s) restored" in out  # of the 3 faces in the group, only the guided one
     assert sorted(p.name for p in (tmp_path / "o1" / "warped").iterdir()) == ["group_02_guide.png"]
     assert Image.open(tmp_path / "o1" / "warped" / "group_02_guide.png").size == (128, 128)
     # a guide photo without a face is a clear per-run error

@@ -200,7 +200,7 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
             a_out = None if res.alpha is None else _to_dtype(res.alpha, dtype)
             dst = plan_output(path, outdir, ext=oext, base=root)
             write_image(dst, out, a_out, overwrite=overwrite, inputs=[path])
-            nf = len(res.restored) if aligned else len(res.faces)
+            nf = len(res.restored)  # with --guide only the guided face is restored
             n_faces += nf
             if not aligned and not res.faces:
                 no_face += 1
