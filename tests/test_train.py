@@ -277,6 +277,14 @@ def test_export_writes_ema_generator_with_metadata(tmp_path: Path):
     load_into(net, load_state_dict_file(out))
     sd = tr.G_ema.state_dict()
     assert all(torch.equal(v, sd[k]) for k, v in net.state_dict().items())
+    half = export_generator(tmp_path / "run", tmp_path / "g16.safetensors", half=True)
+    h = load_state_dict_file(half)
+    assert all(v.dtype == torch.float16 for v in h.values() if v.is_floating_point())
+    assert half.stat().st_size < 0.6 * out.stat().st_size
+    net16 = _import(meta["arch"])(**json.loads(meta["arch_kwargs"]))
+    load_into(net16, h)  # fp16 file into the fp32 model: values rounded to fp16
+    assert all(torch.allclose(v, sd[k], rtol=1e-3, atol=1e-4) for k, v in net16.state_dict().items()
+               if v.is_floating_point())
     with pytest.raises(HifaceError, match="exists; pass --overwrite"):
         export_generator(tmp_path / "run", out)
     with pytest.raises(HifaceError, match="no checkpoint found"):

@@ -21,6 +21,7 @@ Examples:
   hiface train --resume runs/lite256 --set train.steps=200000
   # the EMA generator as .safetensors (metadata: arch, config, step)
   hiface train --export runs/lite256 lite256.safetensors
+  hiface train --export runs/lite256 lite256-fp16.safetensors --fp16   # half the size
   # only filter the clean pool and split it (lists in the run folder), then stop
   hiface train --config configs/hifacegan-lite256.yaml --prepare-data
   # many GPUs / processes: the same command under torchrun (gloo on CPU, NCCL on GPU)
@@ -48,11 +49,12 @@ Mixed precision (train.amp=bf16|fp16) applies on CUDA only; on CPU it is ignored
               help="Continue the run in this folder from its latest checkpoint.")
 @click.option("--export", "export", nargs=2, type=click.Path(path_type=Path), metavar="RUN_DIR OUT",
               help="Write the EMA generator of RUN_DIR's latest checkpoint (or of a .pt file) to OUT.safetensors.")
+@click.option("--fp16", "half", is_flag=True, help="With --export: store the weights as float16 (half the size).")
 @click.option("--overwrite", is_flag=True, help="Start over in an existing run folder / replace an export.")
 @click.option("--print-config", is_flag=True, help="Print the resolved config as YAML and exit.")
 @click.option("--prepare-data", is_flag=True, help="Run the quality filter and the split, write the lists, exit.")
 @friendly_errors
-def train(config_path, overrides, run_dir, resume_dir, export, overwrite, print_config, prepare_data):
+def train(config_path, overrides, run_dir, resume_dir, export, half, overwrite, print_config, prepare_data):
     """Train or fine-tune a HiFaceGAN restorer from a YAML config.
 
     One G step then one D step per iteration: LSGAN + feature matching (10) + perceptual (10)
@@ -66,7 +68,7 @@ def train(config_path, overrides, run_dir, resume_dir, export, overwrite, print_
     if export:
         from ..train.trainer import export_generator
 
-        out = export_generator(export[0], export[1], overwrite=overwrite)
+        out = export_generator(export[0], export[1], overwrite=overwrite, half=half)
         click.echo(f"wrote {out}")
         return 0
     if resume_dir is not None and (config_path or run_dir):

@@ -143,9 +143,10 @@ def _set_rng_state(st: dict) -> None:
 
 
 def export_generator(source: str | os.PathLike, out: str | os.PathLike, *, overwrite: bool = False,
-                     use_ema: bool = True) -> Path:
+                     use_ema: bool = True, half: bool = False) -> Path:
     """Write the (EMA) generator of a run folder's latest checkpoint (or of a checkpoint file)
-    to ``.safetensors`` with metadata: arch, arch_kwargs (JSON), step, config (YAML)."""
+    to ``.safetensors`` with metadata: arch, arch_kwargs (JSON), step, config (YAML).
+    ``half``: store floating tensors as fp16 (half the size; loads into an fp32 model)."""
     from ..weights import save_safetensors
 
     src = Path(source)
@@ -162,8 +163,12 @@ def export_generator(source: str | os.PathLike, out: str | os.PathLike, *, overw
     arch, kw = generator_spec(cfg.model)
     meta = {"format": "hiface-train", "arch": arch, "arch_kwargs": json.dumps(kw),
             "weights": "G_ema" if use_ema else "G", "step": str(int(st["step"])),
-            "value_range": "0,1", "train_size": str(cfg.data.size), "config": to_yaml(cfg)}
-    return save_safetensors(st["G_ema" if use_ema else "G"], out, metadata=meta)
+            "value_range": "0,1", "train_size": str(cfg.data.size), "config": to_yaml(cfg),
+            "dtype": "float16" if half else "float32"}
+    sd = st["G_ema" if use_ema else "G"]
+    if half:
+        sd = {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
+    return save_safetensors(sd, out, metadata=meta)
 
 
 # --------------------------------------------------------------------------- data
