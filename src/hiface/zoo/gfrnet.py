@@ -6,7 +6,8 @@ register(PretrainedConfig(
     arch="hiface.archs.gfrnet:gfrnet",
     restorer="hiface.archs.gfrnet:GFRNetRestorer",
     native_size=256,
-    # trained on UTKFace chips, which dlib cut with get_face_chip(padding=0.25): aligning
+    # trained on UTKFace chips, which dlib cut with get_face_chip (padding 0.2, measured: see
+    # hiface/faces/templates.py): aligning
     # inputs the same way avoids padding the training crops (see weights/gfrnet.md)
     template="dlib-chip",
     arch_kwargs={"size": 256, "ngf": 16, "warp_ngf": 16, "warp_skips": True, "warp_size": 128},
