@@ -78,6 +78,7 @@ def download(url: str, filename: str, sha256: str | None, *, cache: str | os.Pat
                     out.write(chunk)
                     bar.update(len(chunk))
         verify_sha256(tmp, sha256)
+        _default_mode(tmp)
         os.replace(tmp, dest)
     except WeightsError:
         Path(tmp).unlink(missing_ok=True)
@@ -170,6 +171,13 @@ def load_into(model, sd: Mapping, *, source: str = "weights") -> None:
     model.load_state_dict(dict(sd), strict=True)
 
 
+def _default_mode(path: str) -> None:
+    """mkstemp creates 0600 files: give the final file the usual umask-based permissions."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def save_safetensors(sd: Mapping, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
     """Atomically write a state dict as .safetensors (contiguous, shared storage de-duplicated)."""
     from safetensors.torch import save_file
@@ -181,6 +189,7 @@ def save_safetensors(sd: Mapping, path: str | os.PathLike, metadata: dict[str, s
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=metadata)
+        _default_mode(tmp)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
@@ -193,6 +202,7 @@ def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> None:
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
+        _default_mode(tmp)
         os.replace(tmp, dst)
     finally:
         Path(tmp).unlink(missing_ok=True)
