@@ -23,6 +23,7 @@ with it; the official eval mode differs from its train mode by up to 0.29.
 """
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -31,7 +32,7 @@ from .replenishment import INFERENCE_NORMS, make_block, set_inference_norm
 from .suppression import LIPEncoder, SuppressionEncoder
 
 __all__ = ["HiFaceGANGenerator", "LIPSPADEGenerator", "hifacegan_lite", "HiFaceGANRestorer",
-           "count_parameters", "init_weights", "LITE_NGF", "PAPER_PARAMS_NGF64"]
+           "lowfreq_color_fix", "count_parameters", "init_weights", "LITE_NGF", "PAPER_PARAMS_NGF64"]
 
 LITE_NGF = 16
 PAPER_PARAMS_NGF64 = 130_568_012
@@ -178,22 +179,50 @@ def hifacegan_lite(ngf: int = LITE_NGF, suppression: str = "lip", **kwargs) -> H
     return HiFaceGANGenerator(ngf=ngf, suppression=suppression, **kwargs)
 
 
+def lowfreq_color_fix(out: Tensor, ref: Tensor, sigma: float = 4.0) -> Tensor:
+    """Keep ``out``'s details but ``ref``'s colours: ``out - G_σ*out + G_σ*ref`` (Gaussian
+    low-pass G_σ, reflect padding). The low-frequency colour correction of StableSR-style
+    restorers; hifacegan-lite uses it because its instance-normalised suppression features
+    carry no global colour."""
+    r = max(1, int(round(3 * sigma)))
+    t = torch.arange(-r, r + 1, dtype=out.dtype, device=out.device)
+    g = torch.exp(-t * t / (2 * sigma * sigma))
+    g = (g / g.sum()).view(1, 1, 1, -1).repeat(out.shape[1], 1, 1, 1)
+
+    def low(x):
+        x = F.pad(x, (r, r, r, r), mode="reflect")
+        x = F.conv2d(x, g, groups=x.shape[1])
+        return F.conv2d(x, g.transpose(2, 3), groups=x.shape[1])
+
+    return out - low(out) + low(ref)
+
+
 class HiFaceGANRestorer(Restorer):
     """Restorer for every HiFaceGAN generator: [0,1] RGB in, network output clamped to [0,1]
     (the official convention, see the module docstring). Extra ``restore`` keyword
-    ``inference_norm`` ("instance", "batch", "running") overrides the SPADE statistics."""
+    ``inference_norm`` ("instance", "batch", "running") overrides the SPADE statistics.
+    ``color_fix_sigma`` (from the model's config, 0 = off): colours from the input's low
+    frequencies (:func:`lowfreq_color_fix`)."""
+
+    def __init__(self, net, config, device: str = "cpu", color_fix_sigma: float = 0.0):
+        super().__init__(net, config, device)
+        self.color_fix_sigma = float(color_fix_sigma)
 
     def forward_native(self, x, fidelity: float | None = None, inference_norm: str | None = None, **kwargs):
         from .replenishment import SPADE
 
         net = self.net
         if inference_norm is None:
-            return net(x).clamp(0.0, 1.0)
-        spades = [m for m in net.modules() if isinstance(m, SPADE)]
-        before = [m.inference_norm for m in spades]
-        set_inference_norm(net, inference_norm)  # type: ignore[arg-type]
-        try:
-            return net(x).clamp(0.0, 1.0)
-        finally:
-            for m, mode in zip(spades, before):
-                m.inference_norm = mode
+            y = net(x)
+        else:
+            spades = [m for m in net.modules() if isinstance(m, SPADE)]
+            before = [m.inference_norm for m in spades]
+            set_inference_norm(net, inference_norm)  # type: ignore[arg-type]
+            try:
+                y = net(x)
+            finally:
+                for m, mode in zip(spades, before):
+                    m.inference_norm = mode
+        if self.color_fix_sigma > 0:
+            y = lowfreq_color_fix(y, x, self.color_fix_sigma)
+        return y.clamp(0.0, 1.0)
