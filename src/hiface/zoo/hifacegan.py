@@ -43,3 +43,25 @@ register(PretrainedConfig(
     state_keys=(),  # the whole file is the state dict
     **_COMMON,
 ))
+
+# The shipped default of `hiface restore`: trained by hiface on the UTKFace chips (model card:
+# hiface/weights/hifacegan-lite.md; recipe: configs/hifacegan-lite-default.yaml).
+register(PretrainedConfig(
+    name="hifacegan-lite",
+    arch="hiface.archs.hifacegan:HiFaceGANGenerator",
+    arch_kwargs=dict(ngf=16, suppression="lip", replenishment="spade", spectral=True, spade_hidden=32),
+    restorer="hiface.archs.hifacegan:HiFaceGANRestorer",
+    native_size=256,
+    template="dlib-chip",
+    description="hiface's default restorer: HiFaceGAN lite (LIP suppression + SPADE replenishment, ngf 16,"
+                " SPADE hidden 32, 8.2 M parameters) for 256² dlib-chip aligned faces, trained on CPU on the"
+                " quality-filtered UTKFace chips with the hifacegan-fr degradation mix. Ships with the"
+                " package (fp16); see weights/hifacegan-lite.md for data, licence, metrics and limits.",
+    package_file="hifacegan-lite.safetensors",
+    sha256="2d5fd9cc1ef44b928dcb12e9b2c5333171a00a80b525c411a983e706fd219171",
+    state_keys=(),
+    # colours from the input's low frequencies (sigma 4 px at 256²): see HiFaceGANRestorer
+    restorer_kwargs={"color_fix_sigma": 4.0},
+    license="weights: non-commercial research use only (trained on UTKFace); code: Apache-2.0",
+    source="trained by hiface (configs/hifacegan-lite-default.yaml)",
+))
