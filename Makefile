@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/hiface degrade examples/ -o out/demo --preset hifacegan-fr --seed 0 --pairs --overwrite
-	@echo "Wrote degraded examples and manifest to out/demo/"
+	$(BIN)/hiface restore examples/ -o out/demo --overwrite
+	@echo "Restored photos (default model hifacegan-lite, 2x upscale) are in out/demo/"
 
 test: $(STAMP)
 	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q

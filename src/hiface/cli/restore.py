@@ -15,7 +15,7 @@ from ._common import BatchReport, expand_inputs_with_roots, friendly_errors, pla
 
 #: The model used when --model is not given. None until the default model of the training
 #: issue lands; then set it to that model's registry name (the only line to change).
-DEFAULT_MODEL: str | None = None
+DEFAULT_MODEL: str | None = "hifacegan-lite"
 
 DETECTORS = ("dlib", "dlib-cnn", "retinaface")
 VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv")
@@ -24,6 +24,7 @@ _16BIT_EXTS = (".png", ".tif", ".tiff")
 
 EPILOG = """\b
 Examples:
+  hiface restore old_photo.jpg -o restored/                   # default model, offline
   hiface restore old_photo.jpg -o restored/ --model gfpgan-1.4
   hiface restore photos/ -o restored/ --model hifacegan --weights hifacegan.pth --upscale 1 --compare
   hiface restore group.png -o out/ --model codeformer --fidelity 0.7 --detector retinaface
