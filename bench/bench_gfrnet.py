@@ -151,7 +151,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", default="default", help="GFRNet weights (default: the shipped file)")
     ap.add_argument("--n-val", type=int, default=48)
-    ap.add_argument("--unguided", default="hifacegan", help="registry name of the unguided model to compare")
+    ap.add_argument("--unguided", default="hifacegan-lite", help="registry name of the unguided model to compare")
     ap.add_argument("--sheet", type=Path, default=ROOT / "docs" / "gfrnet-guided-pairs.jpg")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--threads", type=int, default=2)
