@@ -420,3 +420,23 @@ def test_from_tensor_clips_rounds_and_batches():
     assert from_tensor(torch.full((1, 2, 2), float("nan"))).tolist() == [[0, 0], [0, 0]]
     with pytest.raises(ValueError):
         from_tensor(torch.zeros(2, 3, 4, 4))
+
+
+def test_atomic_path_replaces_on_success_and_leaves_nothing_on_error(tmp_path):
+    import os
+
+    from hiface.io import atomic_path
+
+    dst = tmp_path / "sub" / "out.bin"
+    with atomic_path(dst, suffix=".part") as tmp:
+        assert tmp.parent == dst.parent and tmp.suffix == ".part" and not dst.exists()
+        tmp.write_bytes(b"ok")
+    assert dst.read_bytes() == b"ok"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert dst.stat().st_mode & 0o777 == 0o666 & ~umask      # not mkstemp's 0600
+    with pytest.raises(RuntimeError):
+        with atomic_path(dst) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("disk full")
+    assert dst.read_bytes() == b"ok" and sorted(p.name for p in dst.parent.iterdir()) == ["out.bin"]

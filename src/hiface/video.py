@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ImageReadError, ImageWriteError, UnavailableError
+from .io import atomic_path
 
 __all__ = ["VIDEO_EXTS", "is_video_path", "VideoInfo", "probe_video", "read_video_frames", "process_video"]
 
@@ -107,41 +107,36 @@ def process_video(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[
         if not overwrite:
             raise ImageWriteError(dst, "file already exists (use --overwrite to replace it)")
     info = probe_video(src)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
-    os.close(fd)
     frames = 0
     writer = None
     size = None
-    try:
-        it = read_video_frames(src)
-        if progress is not None:
-            it = progress(it)
-        for frame in it:
-            out = _even(np.asarray(fn(frame), dtype=np.uint8))
+    with atomic_path(dst, suffix=dst.suffix) as tmp:  # ffmpeg picks the container from the suffix
+        try:
+            it = read_video_frames(src)
+            if progress is not None:
+                it = progress(it)
+            for frame in it:
+                out = _even(np.asarray(fn(frame), dtype=np.uint8))
+                if writer is None:
+                    size = (out.shape[1], out.shape[0])
+                    codec = "mpeg4" if dst.suffix.lower() == ".avi" else "libx264"
+                    writer = imageio_ffmpeg.write_frames(
+                        str(tmp), size, fps=info.fps, codec=codec, quality=quality, macro_block_size=1,
+                        audio_path=str(src) if info.has_audio else None,
+                        audio_codec="copy" if info.has_audio else None, ffmpeg_log_level="error")
+                    writer.send(None)
+                elif (out.shape[1], out.shape[0]) != size:
+                    raise ImageWriteError(dst, f"frame {frames} has size {out.shape[1]}x{out.shape[0]}, expected {size}")
+                writer.send(out)
+                frames += 1
             if writer is None:
-                size = (out.shape[1], out.shape[0])
-                codec = "mpeg4" if dst.suffix.lower() == ".avi" else "libx264"
-                writer = imageio_ffmpeg.write_frames(
-                    tmp, size, fps=info.fps, codec=codec, quality=quality, macro_block_size=1,
-                    audio_path=str(src) if info.has_audio else None,
-                    audio_codec="copy" if info.has_audio else None, ffmpeg_log_level="error")
-                writer.send(None)
-            elif (out.shape[1], out.shape[0]) != size:
-                raise ImageWriteError(dst, f"frame {frames} has size {out.shape[1]}x{out.shape[0]}, expected {size}")
-            writer.send(out)
-            frames += 1
-        if writer is None:
-            raise ImageReadError(src, "the video has no frames")
-        writer.close()
-        writer = None
-        os.replace(tmp, dst)
-    except BaseException:
-        if writer is not None:
-            try:
-                writer.close()
-            except Exception:
-                pass
-        Path(tmp).unlink(missing_ok=True)
-        raise
+                raise ImageReadError(src, "the video has no frames")
+        except BaseException:
+            if writer is not None:
+                try:
+                    writer.close()
+                except Exception:
+                    pass
+            raise
+        writer.close()  # flushes ffmpeg; errors here propagate and the temp file is dropped
     return {"frames": frames, "fps": info.fps, "size": size, "audio": info.has_audio}

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -66,25 +64,22 @@ def download(url: str, filename: str, sha256: str | None, *, cache: str | os.Pat
         raise WeightsError(
             f"{filename} is not in the cache ({cache}) and downloads are disabled (HIFACE_OFFLINE). "
             f"Download it from {url} and pass its path with --weights, or copy it to {dest}.")
-    cache.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=cache)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-            total = int(resp.headers.get("Content-Length") or 0) or None
-            from tqdm.auto import tqdm
+    from .io import atomic_path
 
-            with tqdm(total=total, unit="B", unit_scale=True, desc=filename, disable=not progress) as bar:
-                while chunk := resp.read(1 << 20):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        verify_sha256(tmp, sha256)
-        _default_mode(tmp)
-        os.replace(tmp, dest)
+    try:
+        with atomic_path(dest, suffix=".part") as tmp:
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+                total = int(resp.headers.get("Content-Length") or 0) or None
+                from tqdm.auto import tqdm
+
+                with tqdm(total=total, unit="B", unit_scale=True, desc=filename, disable=not progress) as bar:
+                    while chunk := resp.read(1 << 20):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+            verify_sha256(tmp, sha256)
     except WeightsError:
-        Path(tmp).unlink(missing_ok=True)
         raise
     except Exception as e:  # network errors, disk full, ...
-        Path(tmp).unlink(missing_ok=True)
         raise WeightsError(
             f"could not download {url}: {e}. Download it by hand and pass its path with --weights "
             f"(or place it at {dest}).") from e
@@ -171,41 +166,16 @@ def load_into(model, sd: Mapping, *, source: str = "weights") -> None:
     model.load_state_dict(dict(sd), strict=True)
 
 
-def _default_mode(path: str) -> None:
-    """mkstemp creates 0600 files: give the final file the usual umask-based permissions."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def save_safetensors(sd: Mapping, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
     """Atomically write a state dict as .safetensors (contiguous, shared storage de-duplicated)."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from .io import atomic_path
+
     tensors = {k: v.detach().contiguous().clone() for k, v in sd.items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        _default_mode(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
-
-
-def copy_atomic(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    dst = Path(dst)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".part", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        _default_mode(tmp)
-        os.replace(tmp, dst)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(path, suffix=".part") as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return Path(path)
 
 
 def find_weight_file(explicit: str | os.PathLike | None, *, filename: str, env: str, what: str,

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,11 +121,9 @@ class LandmarkCache:
     def save(self) -> None:
         if not self._dirty:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(self._data, f)
-        os.replace(tmp, self.path)
+        from ..io import write_bytes_atomic
+
+        write_bytes_atomic(self.path, json.dumps(self._data).encode("utf-8"))
         self._dirty = False
 
 

@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..io import atomic_path
+
 __all__ = ["GFRNetTrainConfig", "train", "build_data", "evaluate_psnr", "main"]
 
 
@@ -182,9 +184,8 @@ def _preview(net, val: dict, path: Path, n: int = 4) -> None:
     net.train()
     rows = torch.cat([torch.cat(list(t), dim=2) for t in (d, r, w, y, g)], dim=1)   # 5 rows x n cols
     arr = (rows.permute(1, 2, 0).clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
-    tmp = path.with_suffix(".tmp.png")
-    Image.fromarray(arr).save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path, suffix=".png") as tmp:
+        Image.fromarray(arr).save(tmp)
 
 
 def train(cfg: GFRNetTrainConfig, progress: bool = True) -> dict:
@@ -303,9 +304,8 @@ def train(cfg: GFRNetTrainConfig, progress: bool = True) -> dict:
             if discs:
                 state["discs"] = [dd.state_dict() for dd in discs]
                 state["opt_d"] = opt_d.state_dict()
-            tmp = out / "last.pt.tmp"
-            torch.save(state, tmp)
-            os.replace(tmp, ck)
+            with atomic_path(ck, suffix=".part") as tmp:
+                torch.save(state, tmp)
     bar.close()
     log.close()
     save_generator(net, out / "last.safetensors", {"step": step})

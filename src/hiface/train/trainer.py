@@ -25,7 +25,6 @@ import re
 import shutil
 import signal
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -390,16 +389,11 @@ class Trainer:
 
         if not self.main:
             return None
-        folder = self.run_dir / "checkpoints"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"step_{self.step:08d}.pt"
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=folder)
-        os.close(fd)
-        try:  # atomic: a crash mid-write never leaves a truncated checkpoint behind
+        from ..io import atomic_path
+
+        path = self.run_dir / "checkpoints" / f"step_{self.step:08d}.pt"
+        with atomic_path(path, suffix=".part") as tmp:  # a crash never leaves a truncated checkpoint
             torch.save(self._state(), tmp)
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
         keep = max(1, self.cfg.log.keep_last)
         for old in find_checkpoints(self.run_dir)[:-keep]:
             old.unlink(missing_ok=True)
