@@ -116,7 +116,6 @@ def contact_sheet(restorer, pairs_dir: Path, out: Path, tile: int = 160) -> list
     """Rows: degraded (aligned) | reference (aligned) | warped reference | GFRNet | GFRNet without
     guidance. Written as a JPEG."""
     import cv2
-    import torch
     from PIL import Image, ImageDraw
 
     from hiface.data.guided import Landmarker

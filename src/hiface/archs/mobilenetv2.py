@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import UnavailableError, WeightsError
+from ..errors import UnavailableError
 
 __all__ = ["MobileNetV2", "load_mobilenet_v2", "mobilenet_v2_weights_path", "imagenet_normalize",
            "IMAGENET_MEAN", "IMAGENET_STD", "MOBILENET_V2_SHA256", "PERCEPTUAL_LAYERS"]

@@ -16,7 +16,6 @@ dlib's exact alignment.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 import numpy as np
 

@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import UnavailableError
 
 __all__ = ["frechet_distance", "frechet_distance_features", "gaussian_stats", "FIDInceptionV3", "find_fid_weights", "load_fid_inception",
            "FID_FILE", "FID_URL"]

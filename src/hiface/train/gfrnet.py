@@ -97,17 +97,12 @@ def collate(items: list[dict]) -> dict:
     return {k: torch.stack([it[k] for it in items]) for k in items[0]}
 
 
-def psnr(a, b) -> "torch.Tensor":
-    """Per-image PSNR (dB) of tensors in [0, 1]."""
-    mse = (a - b).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    return -10 * mse.log10()
-
-
 def evaluate_psnr(net, val: dict, bs: int = 8) -> dict:
     """Validation: restored / degraded PSNR and the landmark error (px) of the warp."""
     import torch
 
     from ..losses.gfrnet import grid_to_pixel, sample_grid_at
+    from ..metrics import psnr
 
     net.eval()
     out = {"psnr": [], "psnr_degraded": [], "lm_px": [], "lm_px_identity": []}
