@@ -331,8 +331,7 @@ class GuidedTriples:
         ref, lm_ref = make_reference(gt, lm, rng, self.params)
         deg = degrade_gfrnet(gt, rng)
 
-        def t(a):
-            return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).float() / 255
+        from ..io import to_tensor as t
 
         return {"degraded": t(deg), "reference": t(ref), "gt": t(gt),
                 "gt_landmarks": torch.from_numpy(lm.astype(np.float32)),

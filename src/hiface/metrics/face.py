@@ -83,10 +83,9 @@ def _as_uint8(img) -> np.ndarray:
     if isinstance(img, np.ndarray):
         a = img
     else:  # (3, H, W) tensor in [0, 1]
-        t = img.detach().float().cpu()
-        if t.dim() == 4:
-            t = t[0]
-        a = (t.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+        from ..io import from_tensor
+
+        a = from_tensor((img[0] if img.dim() == 4 else img).float().cpu())
     if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {a.shape} {a.dtype}")
     return np.ascontiguousarray(a)

@@ -285,12 +285,11 @@ def niqe(img, *, crop_border: int = 0, pristine: NiqePristine | str | None = Non
         pristine = load_pristine(pristine)
     a = img
     if not isinstance(a, np.ndarray):  # torch tensor in [0, 1]
-        t = a.detach().float().cpu()
-        if t.dim() == 4:
-            if t.shape[0] != 1:
-                raise ValueError("niqe scores one image at a time")
-            t = t[0]
-        a = (t.clamp(0, 1) * 255).round().to(dtype=__import__("torch").uint8).permute(1, 2, 0).numpy()
+        from ..io import from_tensor
+
+        if a.dim() == 4 and a.shape[0] != 1:
+            raise ValueError("niqe scores one image at a time")
+        a = from_tensor(a.float().cpu())
     if a.ndim == 2:
         y = a.astype(np.float64)
     else:
