@@ -126,6 +126,32 @@ def test_progressive_phase_output_sizes():
             assert net(x).shape[-1] == size
 
 
+def test_residual_generator_adds_its_correction_to_the_input():
+    torch.manual_seed(0)
+    plain, res = HiFaceGANGenerator(ngf=4).eval(), HiFaceGANGenerator(ngf=4, residual=True).eval()
+    res.load_state_dict(plain.state_dict())                      # same layout, strict
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        head = res.to_rgbs[3]
+        delta = head(_head_input(res, x))
+        assert torch.allclose(res(x), x + delta, atol=1e-6)      # y = x + conv(...), no tanh
+        for h in res.to_rgbs:
+            h.weight.zero_(), h.bias.zero_()
+        assert torch.equal(res(x), x)                            # zero head: exact identity
+        res.phase = 2                                            # progressive phase: input resized
+        assert torch.allclose(res(x), torch.nn.functional.avg_pool2d(x, 4), atol=1e-6)
+
+
+def _head_input(net, x):
+    feats = []
+    hook = net.to_rgbs[3].register_forward_hook(lambda m, i, o: feats.append(i[0]))
+    try:
+        net(x)
+    finally:
+        hook.remove()
+    return feats[0]
+
+
 # ---------------------------------------------------------------- inference statistics
 def test_default_inference_equals_official_train_mode_at_batch_1():
     """The official test script runs the generator in train mode with batch size 1; our eval

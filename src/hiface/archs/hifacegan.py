@@ -100,7 +100,9 @@ class _SPADEDecoder(nn.Module):
         self.to_rgbs = nn.ModuleList(nn.Conv2d(c, 3, 3, padding=1) for c in chans[1:])
         self.phase = 4
 
-    def _decode(self, x: Tensor, guides: list[Tensor]) -> Tensor:
+    def _decode(self, x: Tensor, guides: list[Tensor], image: Tensor | None = None) -> Tensor:
+        """Decoder; with ``image`` (residual mode) the last conv's output is added to it
+        instead of going through tanh."""
         x = self.head_0(x, guides[0])
         x = F.interpolate(x, scale_factor=2, mode="nearest")
         x = self.G_middle_0(x, guides[1])
@@ -108,7 +110,12 @@ class _SPADEDecoder(nn.Module):
         for i in range(self.phase):
             x = F.interpolate(x, scale_factor=2, mode="nearest")
             x = self.ups[i](x, guides[i + 2])
-        return self.to_rgbs[self.phase - 1](F.leaky_relu(x, 0.2)).tanh()
+        y = self.to_rgbs[self.phase - 1](F.leaky_relu(x, 0.2))
+        if image is None:
+            return y.tanh()
+        if image.shape[-2:] != y.shape[-2:]:
+            image = F.interpolate(image, size=y.shape[-2:], mode="area")
+        return image + y
 
     def set_inference_norm(self, mode: str) -> "_SPADEDecoder":
         """Statistics the SPADE norms use in ``eval()``: "instance" (default), "batch", "running"."""
@@ -132,13 +139,18 @@ class HiFaceGANGenerator(_SPADEDecoder):
     ``inference_norm``: eval-mode SPADE statistics, default per-image ("instance").
     ``phase`` (attribute, 1-4): number of up-blocks used (progressive training); output size is
     ``H / 2^(4-phase)``.
+    ``residual=True`` (hiface's lite models, not in the paper): ``y = x + conv(...)`` without
+    tanh, a global skip so the network learns only the correction; the input's colours and
+    layout pass through from the first step (the instance-normalised suppression features
+    carry no global colour). Same parameters and state-dict layout as ``residual=False``.
     """
 
     def __init__(self, ngf: int = 64, suppression: str = "lip", replenishment: str = "spade",
                  spectral: bool = True, spade_hidden: int = 128, inference_norm: str = "instance",
-                 init: str = "xavier", **suppression_kwargs):
+                 init: str = "xavier", residual: bool = False, **suppression_kwargs):
         super().__init__()
         self.ngf, self.suppression, self.replenishment = ngf, suppression, replenishment
+        self.residual = bool(residual)
         self.encoder = SuppressionEncoder(ngf, 3, _N_DOWN, suppression, **suppression_kwargs)
         self._build_decoder(ngf, self.encoder.channels, replenishment, spectral, spade_hidden, inference_norm)
         init_weights(self, init)
@@ -147,7 +159,7 @@ class HiFaceGANGenerator(_SPADEDecoder):
         _check_input(x)
         feats = self.encoder(x)
         h = self.fc(F.interpolate(x, size=feats[0].shape[-2:], mode="nearest"))
-        return self._decode(h, feats)
+        return self._decode(h, feats, x if self.residual else None)
 
 
 class LIPSPADEGenerator(_SPADEDecoder):

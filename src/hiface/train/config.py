@@ -62,6 +62,9 @@ class ModelConfig:
     #: hidden width of each SPADE modulation MLP (official 128; 32 cuts the lite model's
     #: parameters 43 % and compute 36 %, see bench/README.md)
     spade_hidden: int = 128
+    #: global skip ``y = x + G(x)`` (no tanh): the network learns only the correction (not in
+    #: the paper; hiface's default model uses it, see HiFaceGANGenerator)
+    residual: bool = False
     #: fine-tuning: initialise G (and G_ema) from this generator file (.safetensors export of
     #: `hiface train --export`, a shipped model, or a .pth state dict); "" = random init.
     #: Ignored on --resume (the checkpoint wins).
