@@ -291,6 +291,30 @@ def test_export_writes_ema_generator_with_metadata(tmp_path: Path):
         export_generator(tmp_path, tmp_path / "h.safetensors")
 
 
+def test_create_restorer_builds_the_variant_an_export_records(tmp_path: Path):
+    """residual and plain generators share one state-dict layout: only the export's metadata
+    tells them apart, so create_restorer(weights=export) must follow it."""
+    import torch
+
+    import hiface
+    from hiface.train.trainer import Trainer, export_generator
+    from hiface.weights import export_arch_kwargs, save_safetensors
+
+    tr = Trainer(tiny("model.residual=true", "train.steps=2", "log.val_every=0", "log.sample_every=0"),
+                 tmp_path / "run")
+    tr.run()
+    out = export_generator(tmp_path / "run", tmp_path / "g.safetensors")
+    r = hiface.create_restorer("hifacegan", weights=out)          # registry: ngf 64, not residual
+    assert r.net.residual is True and r.net.ngf == 4
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(r.net(x), tr.G_ema(x), atol=1e-6)
+    assert hiface.create_restorer("hifacegan", weights=out, residual=False).net.residual is False
+    plain = save_safetensors(tr.G_ema.state_dict(), tmp_path / "plain.safetensors")  # no metadata
+    assert export_arch_kwargs(plain, "hiface.archs.hifacegan:HiFaceGANGenerator") == {}
+    assert export_arch_kwargs(out, "hiface.archs.gfpgan:gfpgan_v1_clean") == {}      # other arch
+
+
 def test_fine_tune_starts_from_init_weights(tmp_path: Path):
     """model.init_weights: a new run starts G and G_ema from an exported generator."""
     import torch

@@ -217,8 +217,11 @@ def create_restorer(name: str, weights: str | Path | None = "default", device: s
     from . import weights as W
 
     cfg = get_model_config(name)
-    net = build_network(cfg, **arch_overrides)
     path = resolve_weights(cfg, weights, cache=cache, offline=offline)
+    # a training export records its generator's options (e.g. residual): they win over the
+    # registry's, explicit overrides win over both
+    file_kw = W.export_arch_kwargs(path, cfg.arch) if path is not None else {}
+    net = build_network(cfg, **{**file_kw, **arch_overrides})
     if path is not None:
         raw = W.load_state_dict_file(path)
         sd = W.select_state_dict(raw, cfg.state_keys, source=str(path))

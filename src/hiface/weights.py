@@ -166,6 +166,27 @@ def load_into(model, sd: Mapping, *, source: str = "weights") -> None:
     model.load_state_dict(dict(sd), strict=True)
 
 
+def export_arch_kwargs(path: str | os.PathLike, arch: str) -> dict:
+    """The generator keyword arguments a ``hiface train --export`` file records (metadata
+    ``arch_kwargs``), when it was exported for ``arch``; ``{}`` for any other file. Variants
+    with identical state-dict layouts (e.g. ``residual``) can only be told apart this way."""
+    import json
+
+    if Path(path).suffix != ".safetensors":
+        return {}
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if meta.get("format") != "hiface-train" or meta.get("arch") != arch:
+            return {}
+        kw = json.loads(meta.get("arch_kwargs", "{}"))
+    except Exception:  # unreadable metadata: the loader reports the file itself
+        return {}
+    return kw if isinstance(kw, dict) else {}
+
+
 def save_safetensors(sd: Mapping, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
     """Atomically write a state dict as .safetensors (contiguous, shared storage de-duplicated)."""
     from safetensors.torch import save_file
