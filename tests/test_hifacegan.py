@@ -142,6 +142,22 @@ def test_residual_generator_adds_its_correction_to_the_input():
         assert torch.allclose(res(x), torch.nn.functional.avg_pool2d(x, 4), atol=1e-6)
 
 
+def test_lowfreq_sigma_keeps_the_inputs_low_frequencies_inside_the_forward():
+    from hiface.archs.hifacegan import lowfreq_color_fix
+
+    torch.manual_seed(0)
+    plain = HiFaceGANGenerator(ngf=4).eval()
+    fixed = HiFaceGANGenerator(ngf=4, lowfreq_sigma=3).eval()
+    fixed.load_state_dict(plain.state_dict())                    # same layout, strict
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        y = fixed(x)
+        assert torch.allclose(y, lowfreq_color_fix(plain(x), x, 3), atol=1e-6)
+        # its low frequencies are (nearly: a Gaussian is no projection) the input's
+        low = lambda t: lowfreq_color_fix(torch.zeros_like(t), t, 3)  # noqa: E731
+        err_fixed, err_plain = (low(y) - low(x)).abs().mean(), (low(plain(x)) - low(x)).abs().mean()
+        assert err_fixed < 0.25 * err_plain, (err_fixed, err_plain)
+
 def _head_input(net, x):
     feats = []
     hook = net.to_rgbs[3].register_forward_hook(lambda m, i, o: feats.append(i[0]))

@@ -143,14 +143,19 @@ class HiFaceGANGenerator(_SPADEDecoder):
     tanh, a global skip so the network learns only the correction; the input's colours and
     layout pass through from the first step (the instance-normalised suppression features
     carry no global colour). Same parameters and state-dict layout as ``residual=False``.
+    ``lowfreq_sigma=σ > 0`` (hiface's default model, not in the paper): the output keeps the
+    input's Gaussian-σ low frequencies and takes only the details from the network,
+    ``y = G(x) - G_σ*G(x) + G_σ*x`` (:func:`lowfreq_color_fix` inside the forward, so training
+    sees what inference returns). Same state-dict layout.
     """
 
     def __init__(self, ngf: int = 64, suppression: str = "lip", replenishment: str = "spade",
                  spectral: bool = True, spade_hidden: int = 128, inference_norm: str = "instance",
-                 init: str = "xavier", residual: bool = False, **suppression_kwargs):
+                 init: str = "xavier", residual: bool = False, lowfreq_sigma: float = 0.0,
+                 **suppression_kwargs):
         super().__init__()
         self.ngf, self.suppression, self.replenishment = ngf, suppression, replenishment
-        self.residual = bool(residual)
+        self.residual, self.lowfreq_sigma = bool(residual), float(lowfreq_sigma)
         self.encoder = SuppressionEncoder(ngf, 3, _N_DOWN, suppression, **suppression_kwargs)
         self._build_decoder(ngf, self.encoder.channels, replenishment, spectral, spade_hidden, inference_norm)
         init_weights(self, init)
@@ -159,7 +164,11 @@ class HiFaceGANGenerator(_SPADEDecoder):
         _check_input(x)
         feats = self.encoder(x)
         h = self.fc(F.interpolate(x, size=feats[0].shape[-2:], mode="nearest"))
-        return self._decode(h, feats, x if self.residual else None)
+        y = self._decode(h, feats, x if self.residual else None)
+        if self.lowfreq_sigma > 0:
+            ref = x if x.shape[-2:] == y.shape[-2:] else F.interpolate(x, size=y.shape[-2:], mode="area")
+            y = lowfreq_color_fix(y, ref, self.lowfreq_sigma)
+        return y
 
 
 class LIPSPADEGenerator(_SPADEDecoder):

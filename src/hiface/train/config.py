@@ -65,6 +65,9 @@ class ModelConfig:
     #: global skip ``y = x + G(x)`` (no tanh): the network learns only the correction (not in
     #: the paper; hiface's default model uses it, see HiFaceGANGenerator)
     residual: bool = False
+    #: > 0: the output keeps the input's Gaussian-σ low frequencies (colour, shading) and the
+    #: network supplies only the details, in training and inference (hiface's default model)
+    lowfreq_sigma: float = 0.0
     #: fine-tuning: initialise G (and G_ema) from this generator file (.safetensors export of
     #: `hiface train --export`, a shipped model, or a .pth state dict); "" = random init.
     #: Ignored on --resume (the checkpoint wins).

@@ -54,7 +54,8 @@ def generator_spec(mc: ModelConfig) -> tuple[str, dict[str, Any]]:
     """("module:factory", kwargs) building the generator of ``mc`` (stored in exports)."""
     return "hiface.archs.hifacegan:HiFaceGANGenerator", {
         "ngf": mc.ngf, "suppression": mc.suppression, "replenishment": mc.replenishment,
-        "spectral": mc.spectral, "spade_hidden": mc.spade_hidden, "residual": mc.residual}
+        "spectral": mc.spectral, "spade_hidden": mc.spade_hidden, "residual": mc.residual,
+        "lowfreq_sigma": mc.lowfreq_sigma}
 
 
 def build_generator(mc: ModelConfig):
