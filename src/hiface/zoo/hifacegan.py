@@ -49,7 +49,10 @@ register(PretrainedConfig(
 register(PretrainedConfig(
     name="hifacegan-lite",
     arch="hiface.archs.hifacegan:HiFaceGANGenerator",
-    arch_kwargs=dict(ngf=16, suppression="lip", replenishment="spade", spectral=True, spade_hidden=32),
+    # lowfreq_sigma: the input's Gaussian-σ-4 low frequencies (colour, shading) pass through,
+    # the network supplies the details (trained that way, see HiFaceGANGenerator)
+    arch_kwargs=dict(ngf=16, suppression="lip", replenishment="spade", spectral=True, spade_hidden=32,
+                     lowfreq_sigma=4.0),
     restorer="hiface.archs.hifacegan:HiFaceGANRestorer",
     native_size=256,
     template="dlib-chip",
@@ -58,10 +61,8 @@ register(PretrainedConfig(
                 " quality-filtered UTKFace chips with the hifacegan-fr degradation mix. Ships with the"
                 " package (fp16); see weights/hifacegan-lite.md for data, licence, metrics and limits.",
     package_file="hifacegan-lite.safetensors",
-    sha256="2d5fd9cc1ef44b928dcb12e9b2c5333171a00a80b525c411a983e706fd219171",
+    sha256="e33f72853350f7fdc500bfbb270cc0cdc5e2a0ade564d7efd853693aa5e93377",
     state_keys=(),
-    # colours from the input's low frequencies (sigma 4 px at 256²): see HiFaceGANRestorer
-    restorer_kwargs={"color_fix_sigma": 4.0},
     license="weights: non-commercial research use only (trained on UTKFace); code: Apache-2.0",
     source="trained by hiface (configs/hifacegan-lite-default.yaml)",
 ))
