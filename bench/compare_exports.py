@@ -3,8 +3,8 @@
 A quick check between training stretches, before the full ``hiface benchmark``: the first N
 faces of a file list, degraded with the benchmark's protocol (``--preset``, per-image seeds
 from ``--seed`` and the file name, faces resized to ``--size``), restored by each export as
-``hifacegan-lite`` (its recorded generator options win), with and without the low-frequency
-colour fix. Prints mean PSNR / SSIM / FED / LLE / NIQE per variant.
+``hifacegan-lite`` (its recorded generator options win), optionally with the restorer's extra
+low-frequency colour fix (``--color-fix``). Prints mean PSNR / SSIM / FED / LLE / NIQE per variant.
 
     python bench/compare_exports.py --list src/hiface/weights/hifacegan-lite.val.txt \
         --root ../shared/data/faces/utk200 -n 48 runs/a.safetensors runs/b.safetensors
@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--preset", default="hifacegan-fr")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--color-fix", default="0,4", help="comma list of colour-fix sigmas to try (0 = off)")
+    ap.add_argument("--color-fix", default="0", help="comma list of restorer colour-fix sigmas to try (0 = off)")
     ap.add_argument("--model", default="hifacegan-lite")
     a = ap.parse_args()
 

@@ -5,6 +5,8 @@ crops and on whole photos, then writes one JPEG: for the crops, rows of input | 
 below, each whole photo as input | restored. Usage (from the repo root):
 
     .venv/bin/python bench/default_model_sheet.py --model hifacegan-lite -o docs/hifacegan-lite-realworld.jpg
+
+``--before-after FILE`` also writes README's picture: ``examples/portrait_old.jpg`` | restored.
 """
 from __future__ import annotations
 
@@ -37,9 +39,19 @@ def main() -> int:
     ap.add_argument("-o", "--out", type=Path, default=ROOT / "docs" / "hifacegan-lite-realworld.jpg")
     ap.add_argument("--tile", type=int, default=160, help="side of each crop tile")
     ap.add_argument("--width", type=int, default=1280, help="sheet width")
+    ap.add_argument("--before-after", type=Path, help="also write examples/portrait_old.jpg | restored here")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        if a.before_after:
+            src = ROOT / "examples" / "portrait_old.jpg"
+            restore(a.model, [src], tmp)
+            pair = [Image.open(p).convert("RGB").resize((384, 384), Image.LANCZOS) for p in (src, tmp / src.name)]
+            out = Image.new("RGB", (768, 384))
+            out.paste(pair[0], (0, 0))
+            out.paste(pair[1], (384, 0))
+            out.save(a.before_after, quality=90)
+            print(f"wrote {a.before_after}")
         crops = [SHARED / "cropped" / n for n in CROPS]
         whole = [SHARED / "whole" / n for n in WHOLE]
         restore(a.model, crops + whole, tmp)
