@@ -55,6 +55,25 @@ def test_dataset_is_a_pure_function_of_seed_epoch_index():
         D.PairedFaceDataset(ds.items, 64, "nope")
 
 
+def test_dataset_preset_mix_draws_each_preset_by_weight():
+    assert D.parse_preset_mix("hifacegan-fr") == [("hifacegan-fr", 1.0)]
+    assert D.parse_preset_mix("hifacegan-fr:3, hifacegan-jpeg:1") == [("hifacegan-fr", 0.75), ("hifacegan-jpeg", 0.25)]
+    for bad, msg in (("hifacegan-fr:x", "must be a number"), ("hifacegan-fr:0", "weight > 0"),
+                     ("hifacegan-fr,,gfpgan", "NAME or NAME:WEIGHT"), ("hifacegan-fr:1,nope:1", "unknown degradation preset")):
+        with pytest.raises(ConfigError, match=msg):
+            D.parse_preset_mix(bad)
+    items = [f"synthetic:{i}" for i in range(40)]
+    ds = D.PairedFaceDataset(items, 64, "hifacegan-jpeg:0.75,hifacegan-noise:0.25", seed=1)
+    kinds = [ds.pair(i)[2][0].op for i in range(40)]
+    n_jpeg = kinds.count("jpeg")
+    assert set(kinds) <= {"jpeg", "gaussian_noise", "laplace_noise", "poisson_noise"}
+    assert 22 <= n_jpeg <= 38, kinds                                 # ~30 of 40
+    assert [ds.pair(i)[2][0].op for i in range(40)] == kinds          # deterministic
+    single = D.PairedFaceDataset(items[:3], 64, "hifacegan-fr", seed=1)   # one preset: same as before
+    assert all((single.pair(i)[0] == D.PairedFaceDataset(items[:3], 64, "hifacegan-fr:1", seed=1).pair(i)[0]).all()
+               for i in range(3))
+
+
 def test_dataset_reads_files_centre_square_resized(tmp_path: Path):
     import cv2
 

@@ -39,7 +39,8 @@ class DataConfig:
     #: >0: generate this many procedural face-like images instead of reading ``root`` (smoke tests)
     synthetic: int = 0
     size: int = 256                 #: faces are resized to size² before degradation
-    preset: str = "hifacegan-fr"    #: hiface.degrade preset name
+    #: hiface.degrade preset name, or a weighted mix drawn per sample: "hifacegan-fr:0.7,gfpgan:0.3"
+    preset: str = "hifacegan-fr"
     flip: bool = True               #: random horizontal flip
     crop: int = 0                   #: >0: random crop of crop² from both images (patch training)
     val_fraction: float = 0.02      #: share of the pool put in the validation split (by file hash)

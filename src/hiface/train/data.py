@@ -180,13 +180,34 @@ def read_list(path: str | os.PathLike) -> list[str]:
 
 
 # --------------------------------------------------------------------------- dataset
+def parse_preset_mix(spec: str) -> list[tuple[str, float]]:
+    """``"hifacegan-fr"`` or a weighted mix ``"hifacegan-fr:0.6,gfpgan:0.4"`` → [(name, probability)].
+    Weights are normalised to sum to 1; every name must be a :mod:`hiface.degrade` preset."""
+    from ..degrade import get_preset
+
+    out: list[tuple[str, float]] = []
+    for part in (p.strip() for p in str(spec).split(",")):
+        name, _, w = part.partition(":")
+        try:
+            weight = float(w) if w else 1.0
+        except ValueError:
+            raise ConfigError(f"data.preset: weight of {name!r} must be a number, got {w!r}") from None
+        if not name or weight <= 0:
+            raise ConfigError(f"data.preset: expected NAME or NAME:WEIGHT (weight > 0), got {part!r}")
+        get_preset(name)  # fail early on an unknown preset name
+        out.append((name, weight))
+    total = sum(w for _, w in out)
+    return [(n, w / total) for n, w in out]
+
+
 class PairedFaceDataset:
     """Clean faces → (degraded, clean) pairs, float32 CHW RGB in [0, 1].
 
     Item ``(epoch, index)`` (as yielded by :class:`ResumableSampler`; a plain ``index`` means
     epoch 0) is a pure function of ``(seed, epoch, index)``: resize to ``size``² → random
-    horizontal flip → degrade with the named :mod:`hiface.degrade` preset → the same random
-    ``crop``² window from both images (patch training of the fully-convolutional generator).
+    horizontal flip → degrade with the named :mod:`hiface.degrade` preset (or one drawn from a
+    weighted mix, :func:`parse_preset_mix`, e.g. heavy damage plus milder damage so light
+    damage is not over-processed) → the same random ``crop``² window from both images (patch training of the fully-convolutional generator).
 
     ``items`` are file paths, or ``"synthetic:N"`` names produced by :func:`synthetic_face`.
     """
@@ -198,9 +219,7 @@ class PairedFaceDataset:
         self.items = list(items)
         self.size, self.preset, self.seed = size, preset, seed
         self.flip, self.crop, self.augment = flip, crop, augment
-        from ..degrade import get_preset  # fail early on an unknown preset name
-
-        get_preset(preset)
+        self.mix = parse_preset_mix(preset)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -231,7 +250,9 @@ class PairedFaceDataset:
         hq = self.clean(index)
         if self.augment and self.flip and rng.random() < 0.5:
             hq = np.ascontiguousarray(hq[:, ::-1])
-        res = degrade(hq, self.preset, rng=rng)
+        name = self.mix[0][0] if len(self.mix) == 1 else \
+            self.mix[int(rng.choice(len(self.mix), p=[w for _, w in self.mix]))][0]
+        res = degrade(hq, name, rng=rng)
         lq = res.image
         if self.augment and self.crop and self.crop < self.size:
             y, x = (int(v) for v in rng.integers(0, self.size - self.crop + 1, 2))
