@@ -61,7 +61,7 @@ register(PretrainedConfig(
                 " quality-filtered UTKFace chips with the hifacegan-fr degradation mix. Ships with the"
                 " package (fp16); see weights/hifacegan-lite.md for data, licence, metrics and limits.",
     package_file="hifacegan-lite.safetensors",
-    sha256="e33f72853350f7fdc500bfbb270cc0cdc5e2a0ade564d7efd853693aa5e93377",
+    sha256="6adfda36a4784eee7939124429a7f88e66928bd9dc64385f280fe848f0f9cacb",
     state_keys=(),
     license="weights: non-commercial research use only (trained on UTKFace); code: Apache-2.0",
     source="trained by hiface (configs/hifacegan-lite-default.yaml)",
