@@ -43,7 +43,6 @@ class PretrainedConfig:
     default_fidelity: float | None = None
     guided: bool = False            # needs a reference face (GFRNet)
     has_weights: bool = True        # False for parameter-free restorers (identity, baselines)
-    restorer_kwargs: dict = field(default_factory=dict)  # passed to the Restorer class
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -227,4 +226,4 @@ def create_restorer(name: str, weights: str | Path | None = "default", device: s
         sd = W.select_state_dict(raw, cfg.state_keys, source=str(path))
         W.load_into(net, sd, source=str(path))
     cls = _import(cfg.restorer)
-    return cls(net, cfg, device=device, **cfg.restorer_kwargs)
+    return cls(net, cfg, device=device)

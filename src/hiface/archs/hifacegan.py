@@ -80,6 +80,11 @@ def _check_input(x: Tensor) -> None:
         raise ValueError(f"HiFaceGAN needs height and width multiples of {m}, got {tuple(x.shape[-2:])}")
 
 
+def _resized_like(image: Tensor, y: Tensor) -> Tensor:
+    """``image`` area-resized to ``y``'s size (progressive phases output below input size)."""
+    return image if image.shape[-2:] == y.shape[-2:] else F.interpolate(image, size=y.shape[-2:], mode="area")
+
+
 class _SPADEDecoder(nn.Module):
     """Shared decoder layout: ``fc``, ``head_0``, ``G_middle_0/1``, ``ups.0-3``, ``to_rgbs.0-3``."""
 
@@ -111,11 +116,7 @@ class _SPADEDecoder(nn.Module):
             x = F.interpolate(x, scale_factor=2, mode="nearest")
             x = self.ups[i](x, guides[i + 2])
         y = self.to_rgbs[self.phase - 1](F.leaky_relu(x, 0.2))
-        if image is None:
-            return y.tanh()
-        if image.shape[-2:] != y.shape[-2:]:
-            image = F.interpolate(image, size=y.shape[-2:], mode="area")
-        return image + y
+        return y.tanh() if image is None else _resized_like(image, y) + y
 
     def set_inference_norm(self, mode: str) -> "_SPADEDecoder":
         """Statistics the SPADE norms use in ``eval()``: "instance" (default), "batch", "running"."""
@@ -139,7 +140,7 @@ class HiFaceGANGenerator(_SPADEDecoder):
     ``inference_norm``: eval-mode SPADE statistics, default per-image ("instance").
     ``phase`` (attribute, 1-4): number of up-blocks used (progressive training); output size is
     ``H / 2^(4-phase)``.
-    ``residual=True`` (hiface's lite models, not in the paper): ``y = x + conv(...)`` without
+    ``residual=True`` (not in the paper): ``y = x + conv(...)`` without
     tanh, a global skip so the network learns only the correction; the input's colours and
     layout pass through from the first step (the instance-normalised suppression features
     carry no global colour). Same parameters and state-dict layout as ``residual=False``.
@@ -166,8 +167,7 @@ class HiFaceGANGenerator(_SPADEDecoder):
         h = self.fc(F.interpolate(x, size=feats[0].shape[-2:], mode="nearest"))
         y = self._decode(h, feats, x if self.residual else None)
         if self.lowfreq_sigma > 0:
-            ref = x if x.shape[-2:] == y.shape[-2:] else F.interpolate(x, size=y.shape[-2:], mode="area")
-            y = lowfreq_color_fix(y, ref, self.lowfreq_sigma)
+            y = lowfreq_color_fix(y, _resized_like(x, y), self.lowfreq_sigma)
         return y
 
 
@@ -203,8 +203,8 @@ def hifacegan_lite(ngf: int = LITE_NGF, suppression: str = "lip", **kwargs) -> H
 def lowfreq_color_fix(out: Tensor, ref: Tensor, sigma: float = 4.0) -> Tensor:
     """Keep ``out``'s details but ``ref``'s colours: ``out - G_σ*out + G_σ*ref`` (Gaussian
     low-pass G_σ, reflect padding). The low-frequency colour correction of StableSR-style
-    restorers; hifacegan-lite uses it because its instance-normalised suppression features
-    carry no global colour."""
+    restorers; hifacegan-lite applies it inside the forward (``lowfreq_sigma``) because its
+    instance-normalised suppression features carry no global colour."""
     r = max(1, int(round(3 * sigma)))
     t = torch.arange(-r, r + 1, dtype=out.dtype, device=out.device)
     g = torch.exp(-t * t / (2 * sigma * sigma))
@@ -221,13 +221,7 @@ def lowfreq_color_fix(out: Tensor, ref: Tensor, sigma: float = 4.0) -> Tensor:
 class HiFaceGANRestorer(Restorer):
     """Restorer for every HiFaceGAN generator: [0,1] RGB in, network output clamped to [0,1]
     (the official convention, see the module docstring). Extra ``restore`` keyword
-    ``inference_norm`` ("instance", "batch", "running") overrides the SPADE statistics.
-    ``color_fix_sigma`` (from the model's config, 0 = off): colours from the input's low
-    frequencies (:func:`lowfreq_color_fix`)."""
-
-    def __init__(self, net, config, device: str = "cpu", color_fix_sigma: float = 0.0):
-        super().__init__(net, config, device)
-        self.color_fix_sigma = float(color_fix_sigma)
+    ``inference_norm`` ("instance", "batch", "running") overrides the SPADE statistics."""
 
     def forward_native(self, x, fidelity: float | None = None, inference_norm: str | None = None, **kwargs):
         from .replenishment import SPADE
@@ -244,6 +238,4 @@ class HiFaceGANRestorer(Restorer):
             finally:
                 for m, mode in zip(spades, before):
                     m.inference_norm = mode
-        if self.color_fix_sigma > 0:
-            y = lowfreq_color_fix(y, x, self.color_fix_sigma)
         return y.clamp(0.0, 1.0)

@@ -64,7 +64,7 @@ class ModelConfig:
     #: parameters 43 % and compute 36 %, see bench/README.md)
     spade_hidden: int = 128
     #: global skip ``y = x + G(x)`` (no tanh): the network learns only the correction (not in
-    #: the paper; hiface's default model uses it, see HiFaceGANGenerator)
+    #: the paper; tried for the default model and dropped, see its model card)
     residual: bool = False
     #: > 0: the output keeps the input's Gaussian-σ low frequencies (colour, shading) and the
     #: network supplies only the details, in training and inference (hiface's default model)
