@@ -3,8 +3,8 @@
 A quick check between training stretches, before the full ``hiface benchmark``: the first N
 faces of a file list, degraded with the benchmark's protocol (``--preset``, per-image seeds
 from ``--seed`` and the file name, faces resized to ``--size``), restored by each export as
-``hifacegan-lite`` (its recorded generator options win), optionally with the restorer's extra
-low-frequency colour fix (``--color-fix``). Prints mean PSNR / SSIM / FED / LLE / NIQE per variant.
+``hifacegan-lite`` (its recorded generator options win). Prints mean PSNR / SSIM / FED / LLE /
+NIQE per export.
 
     python bench/compare_exports.py --list src/hiface/weights/hifacegan-lite.val.txt \
         --root ../shared/data/faces/utk200 -n 48 runs/a.safetensors runs/b.safetensors
@@ -28,21 +28,20 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--preset", default="hifacegan-fr")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--color-fix", default="0", help="comma list of restorer colour-fix sigmas to try (0 = off)")
     ap.add_argument("--model", default="hifacegan-lite")
     a = ap.parse_args()
 
     import hiface
-    from hiface.degrade import degrade, image_seed
-    from hiface.degrade.ops import square_resize
+    from hiface.degrade import benchmark_pair
     from hiface.io import from_tensor, read_image, to_tensor
     from hiface.metrics import psnr, ssim
     from hiface.metrics.face import analyze_face, face_pair_scores
     from hiface.metrics.niqe import niqe
 
     names = Path(a.list).read_text().split()[: a.n]
-    gts = [square_resize(read_image(Path(a.root) / Path(n).name).pixels, a.size) for n in names]
-    lqs = [degrade(g, a.preset, seed=image_seed(a.seed, Path(n).name)).image for g, n in zip(gts, names)]
+    pairs = [benchmark_pair(read_image(Path(a.root) / Path(n).name).pixels, Path(n).name, a.preset,
+                            seed=a.seed, size=a.size) for n in names]
+    gts, lqs = [g for g, _ in pairs], [r.image for _, r in pairs]
     gt_t = torch.stack([to_tensor(g) for g in gts])
     gt_faces = [analyze_face(g) for g in gts]
 
@@ -60,12 +59,10 @@ def main() -> None:
     score("ground truth", gt_t)
     for exp in a.exports:
         r = hiface.create_restorer(a.model, weights=exp)
-        for sigma in (float(s) for s in a.color_fix.split(",")):
-            r.color_fix_sigma = sigma
-            t0 = time.perf_counter()
-            with torch.no_grad():
-                out = torch.cat([r(lq_t[i:i + 8]) for i in range(0, len(lq_t), 8)])
-            score(f"{Path(exp).name} (color fix {sigma:g})", out, time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            out = torch.cat([r(lq_t[i:i + 8]) for i in range(0, len(lq_t), 8)])
+        score(Path(exp).name, out, time.perf_counter() - t0)
 
 
 if __name__ == "__main__":

@@ -38,8 +38,7 @@ def test_improves_degraded_validation_faces():
     """Every 20th validation face (16), degraded as `hiface benchmark` does (hifacegan-fr, seed
     0): PSNR and SSIM up, identity distance (FED) and landmark error (LLE) down, over the pairs
     where dlib finds a face in both. The full 327-face numbers are in the model card."""
-    from hiface.degrade import degrade, image_seed
-    from hiface.degrade.ops import square_resize
+    from hiface.degrade import benchmark_pair
     from hiface.io import from_tensor, read_image, to_tensor
     from hiface.metrics import psnr, ssim
     from hiface.metrics.face import analyze_face, face_pair_scores
@@ -47,11 +46,8 @@ def test_improves_degraded_validation_faces():
     root = shared_path("data", "faces", "utk200")
     names = VAL.read_text().split()[::20][:16]
     r = hiface.create_restorer("hifacegan-lite")
-    gts, lqs = [], []
-    for n in names:
-        gt = square_resize(read_image(root / n).pixels, 256)
-        gts.append(gt)
-        lqs.append(degrade(gt, "hifacegan-fr", seed=image_seed(0, n)).image)
+    pairs = [benchmark_pair(read_image(root / n).pixels, n, "hifacegan-fr", seed=0, size=256) for n in names]
+    gts, lqs = [g for g, _ in pairs], [r.image for _, r in pairs]
     gt_t = torch.stack([to_tensor(g) for g in gts])
     lq_t = torch.stack([to_tensor(q) for q in lqs])
     out_t = r(lq_t)

@@ -131,7 +131,7 @@ def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, met
     from .. import __version__
     from .. import report as R
     from ..baselines import get_baseline
-    from ..degrade import degrade, get_preset, image_seed, ops
+    from ..degrade import benchmark_pair, get_preset
     from ..io import from_tensor, read_image, to_tensor, write_bytes_atomic, write_image
     from ..metrics.evaluator import EvalSettings, Evaluator, PairScore, default_workers, run_jobs, summarize
     from ..metrics.registry import METRICS, parse_metrics
@@ -167,10 +167,8 @@ def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, met
     gt_out, lq_out = out / "gt", out / "lq"
     entries = []
     for f in progress(files, f"degrade ({preset})", force=show_progress):
-        img = read_image(f).pixels
-        clean = ops.square_resize(img, size) if size else img
-        s = image_seed(seed, f.name)
-        res = degrade(clean, spec, seed=s)
+        clean, res = benchmark_pair(read_image(f).pixels, f.name, spec, seed=seed, size=size)
+        s = res.seed
         write_image(gt_out / f"{f.stem}.png", clean, overwrite=True, inputs=[f])
         write_image(lq_out / f"{f.stem}.png", res.image, overwrite=True, inputs=[f])
         entries.append({"name": f.stem, "input": str(f), "seed": s, "size": list(clean.shape[:2]),

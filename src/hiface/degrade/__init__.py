@@ -34,7 +34,7 @@ from .pipeline import (
 from .presets import PRESETS, Preset, describe_preset, get_preset, list_presets
 
 __all__ = [
-    "degrade", "image_seed", "replay", "apply_record", "run_pipeline", "ops",
+    "degrade", "image_seed", "benchmark_pair", "replay", "apply_record", "run_pipeline", "ops",
     "Degradation", "DegradeResult", "Preset", "PRESETS", "get_preset", "list_presets",
     "describe_preset", "Step", "Range", "Sequential", "OneOf", "GaussianBlur", "MotionBlur",
     "KernelBlur", "Downsample", "ResizeBack", "GaussianNoise", "LaplaceNoise", "PoissonNoise",
@@ -68,3 +68,14 @@ def image_seed(seed: int, name: str) -> int:
     are added or removed. 63-bit, from SHA-256 of ``"{seed}:{name}"``."""
     h = hashlib.sha256(f"{int(seed)}:{name}".encode()).digest()
     return int.from_bytes(h[:8], "little") & (2 ** 63 - 1)
+
+
+def benchmark_pair(img: np.ndarray, name: str, preset: str | Preset, *, seed: int,
+                   size: int | None = None) -> tuple[np.ndarray, DegradeResult]:
+    """One (clean, degraded) pair of the ``hiface benchmark`` protocol: the clean image is the
+    centre square resized to ``size``² (unchanged when ``size`` is None), degraded with the
+    per-image seed :func:`image_seed` ``(seed, name)`` (``name``: the file name)."""
+    from .ops import square_resize
+
+    clean = square_resize(img, size) if size else img
+    return clean, degrade(clean, preset, seed=image_seed(seed, name))
