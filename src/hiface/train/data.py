@@ -207,18 +207,24 @@ class PairedFaceDataset:
     epoch 0) is a pure function of ``(seed, epoch, index)``: resize to ``size``² → random
     horizontal flip → degrade with the named :mod:`hiface.degrade` preset (or one drawn from a
     weighted mix, :func:`parse_preset_mix`, e.g. heavy damage plus milder damage so light
-    damage is not over-processed) → the same random ``crop``² window from both images (patch training of the fully-convolutional generator).
+    damage is not over-processed) → the same random ``crop``² window from both images (patch
+    training of the fully-convolutional generator). ``face_chips``: also return the identity
+    loss's ``chip_theta`` (2x3, :func:`hiface.losses.identity.chip_theta`) and ``has_face``
+    (1.0 where dlib found the clean face), for whole faces only.
 
     ``items`` are file paths, or ``"synthetic:N"`` names produced by :func:`synthetic_face`.
     """
 
     def __init__(self, items: Sequence[str], size: int, preset: str, *, seed: int = 0,
-                 flip: bool = True, crop: int = 0, augment: bool = True):
+                 flip: bool = True, crop: int = 0, augment: bool = True, face_chips: bool = False):
         if crop and crop > size:
             raise ConfigError(f"data.crop ({crop}) must not exceed data.size ({size})")
+        if face_chips and crop and crop < size:
+            raise ConfigError(f"the identity loss needs whole faces: set data.crop to 0 (got {crop} < {size})")
         self.items = list(items)
         self.size, self.preset, self.seed = size, preset, seed
         self.flip, self.crop, self.augment = flip, crop, augment
+        self.face_chips = face_chips
         self.mix = parse_preset_mix(preset)
 
     def __len__(self) -> int:
@@ -265,7 +271,17 @@ class PairedFaceDataset:
 
         epoch, index = key if isinstance(key, tuple) else (0, key)
         lq, hq, _ = self.pair(int(index), int(epoch))
-        return {"lq": to_tensor(lq), "hq": to_tensor(hq), "index": int(index)}
+        item = {"lq": to_tensor(lq), "hq": to_tensor(hq), "index": int(index)}
+        if self.face_chips:  # the identity loss's chip geometry, from the clean face
+            import torch
+
+            from ..losses.identity import chip_theta, dlib_chip_affine
+
+            a = dlib_chip_affine(hq)
+            item["chip_theta"] = torch.from_numpy(chip_theta(a, *hq.shape[:2])) if a is not None \
+                else torch.tensor([[1.0, 0, 0], [0, 1.0, 0]])
+            item["has_face"] = torch.tensor(float(a is not None))
+        return item
 
 
 class ResumableSampler:

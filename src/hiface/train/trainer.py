@@ -46,7 +46,7 @@ __all__ = ["Trainer", "prepare_data", "build_generator", "build_discriminator", 
 INTERRUPTED = 130  # exit code after SIGINT/SIGTERM (checkpoint saved)
 CKPT_RE = re.compile(r"step_(\d+)\.pt$")
 LOG_COLUMNS = ["step", "time_s", "lr_g", "lr_d", "loss_g", "g_gan", "g_fm", "g_perc", "g_l1",
-               "loss_d", "d_real", "d_fake"]
+               "loss_d", "d_real", "d_fake", "g_id"]
 
 
 # --------------------------------------------------------------------------- models
@@ -293,7 +293,8 @@ class Trainer:
             train, val = broadcast_object(lists, self.info)
         self.train_items, self.val_items = train, val[: dc.val_max]
         self.train_set = D.PairedFaceDataset(train, dc.size, dc.preset, seed=self.cfg.train.seed,
-                                             flip=dc.flip, crop=dc.crop)
+                                             flip=dc.flip, crop=dc.crop,
+                                             face_chips=self.cfg.loss.lambda_identity > 0)
         # validation: fixed degradations (epoch 0 of a separate seed), no augmentation, full size
         self.val_set = D.PairedFaceDataset(self.val_items, dc.size, dc.preset, seed=self.cfg.train.seed + 1,
                                            augment=False) if self.val_items else None
@@ -330,6 +331,11 @@ class Trainer:
         self.gan_loss = GANLoss(lc.gan_mode).to(self.device)
         self.perceptual = PerceptualLoss(backbone=lc.perceptual_backbone).to(self.device) \
             if lc.lambda_perceptual > 0 else None
+        self.identity = None
+        if lc.lambda_identity > 0:
+            from ..losses.identity import IdentityLoss
+
+            self.identity = IdentityLoss(weights=lc.identity_weights or None).to(self.device)
 
     def _wrap(self) -> None:
         """DDP (after loading a checkpoint, so every rank starts from the same state) and compile."""
@@ -415,8 +421,9 @@ class Trainer:
         for p in model.parameters():
             p.requires_grad_(flag)
 
-    def train_step(self, lq, hq) -> dict[str, float]:
-        """One G step then one D step on a batch of (degraded, clean) faces in [0, 1]."""
+    def train_step(self, lq, hq, chips: tuple | None = None) -> dict[str, float]:
+        """One G step then one D step on a batch of (degraded, clean) faces in [0, 1].
+        ``chips``: (chip_theta, has_face) of the batch, for the identity loss."""
         import torch
 
         lc = self.cfg.loss
@@ -448,6 +455,10 @@ class Trainer:
                 g_l1 = torch.nn.functional.l1_loss(fake.float(), hq)
                 loss_g = loss_g + w_l1 * g_l1
                 logs["g_l1"] = g_l1
+            if self.identity is not None and chips is not None:
+                g_id = self.identity(fake, hq, *chips)
+                loss_g = loss_g + lc.lambda_identity * g_id
+                logs["g_id"] = g_id
         logs["loss_g"] = loss_g
         self.opt_g.zero_grad(set_to_none=True)
         self.scaler_g.scale(loss_g).backward()
@@ -609,7 +620,9 @@ class Trainer:
                 batch = next(batches)
                 lq = batch["lq"].to(self.device, non_blocking=True)
                 hq = batch["hq"].to(self.device, non_blocking=True)
-                logs = self.train_step(lq, hq)
+                chips = (batch["chip_theta"].to(self.device), batch["has_face"].to(self.device)) \
+                    if "chip_theta" in batch else None
+                logs = self.train_step(lq, hq, chips)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in logs.items() if k in ("loss_g", "loss_d", "g_perc")},
                                 refresh=False)
                 bar.update(1)
@@ -671,6 +684,9 @@ def _unused_parameters(model, device, size: int = 64) -> set[str]:
 # --------------------------------------------------------------------------- logs
 def _append_csv(path: Path, columns: list[str], row: dict) -> None:
     new = not path.is_file()
+    if not new:  # keep an existing file's columns (a run resumed across a column change)
+        with open(path, newline="") as f:
+            columns = next(csv.reader(f), None) or columns
     with open(path, "a", newline="") as f:
         w = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         if new:
