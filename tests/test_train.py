@@ -254,6 +254,21 @@ def test_resume_reproduces_uninterrupted_run_bit_exactly(tmp_path: Path):
     assert drop(la) == drop(lb)  # the resumed log has each step once, same losses
 
 
+def test_resume_with_overrides_records_them(tmp_path: Path):
+    from hiface.train.trainer import INTERRUPTED, Trainer
+
+    cfg = tiny("train.steps=4", "log.sample_every=0", "log.val_every=0", "log.ckpt_every=0")
+    assert Trainer(cfg, tmp_path / "r").run(stop_at=2) == INTERRUPTED
+    tr = Trainer(None, tmp_path / "r", resume=True, overrides=["loss.lambda_l1=0.5", "train.steps=5"])
+    assert tr.step == 2 and tr.cfg.loss.lambda_l1 == 0.5
+    # config.yaml now holds the overrides (a later plain --resume keeps them) ...
+    again = load_yaml(TrainConfig, tmp_path / "r" / "config.yaml")
+    assert again.loss.lambda_l1 == 0.5 and again.train.steps == 5
+    # ... and the log records from which step they apply
+    rows = [json.loads(x) for x in (tmp_path / "r" / "log.jsonl").read_text().splitlines()]
+    assert {"step": 2, "resumed_with": ["loss.lambda_l1=0.5", "train.steps=5"]} in rows
+
+
 def test_amp_on_cpu_is_ignored_with_a_warning(tmp_path: Path):
     from hiface.train.trainer import Trainer
 

@@ -258,6 +258,9 @@ class Trainer:
         if self._ckpt is not None:
             self._load_state(self._ckpt)
             self._ckpt = None
+            if overrides and self.main:  # a later --resume keeps them; the log says from when
+                dump_yaml(cfg, self.run_dir / "config.yaml")
+                _append_jsonl(self.run_dir / "log.jsonl", {"step": self.step, "resumed_with": list(overrides)})
         self._wrap()
         self._stop = False
 
