@@ -60,6 +60,7 @@ def test_torchrun_two_processes_gloo_identical_weights(tmp_path: Path):
     assert h0[0] == h1[0]
     # rank 0 alone wrote the run folder: one log row per step, one checkpoint, one sample grid
     rows = (run / "log.csv").read_text().splitlines()
-    assert len(rows) == 3 and rows[2].split(",")[-1] != ""  # the D losses of step 2 are logged
+    d_fake = rows[0].split(",").index("d_fake")
+    assert len(rows) == 3 and rows[2].split(",")[d_fake] != ""  # the D losses of step 2 are logged
     assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_00000002.pt"]
     assert [p.name for p in (run / "samples").iterdir()] == ["step_00000002.png"]
