@@ -17,8 +17,13 @@ Examples:
       --set train.batch_size=2 --set loss.warmup_steps=1000
   # ablation: pairwise suppression (paper Eq. 2-3) instead of LIP
   hiface train --config configs/hifacegan-ablation-pairwise-spade.yaml
-  # continue an interrupted run (Ctrl-C saves a checkpoint), optionally for longer
+  # continue an interrupted run (Ctrl-C saves a checkpoint), optionally for longer; overrides
+  # given with --resume are written into the run's config.yaml and logged with their step
   hiface train --resume runs/lite256 --set train.steps=200000
+  # fine-tune the shipped default on whole faces with the identity loss (dlib embedding, FED's net)
+  hiface train --config configs/hifacegan-lite-default.yaml --run-dir runs/lite-id \
+      --set model.init_weights=src/hiface/weights/hifacegan-lite.safetensors --set loss.warmup_steps=0 \
+      --set data.crop=0 --set train.batch_size=3 --set loss.lambda_identity=10
   # the EMA generator as .safetensors (metadata: arch, config, step)
   hiface train --export runs/lite256 lite256.safetensors
   hiface train --export runs/lite256 lite256-fp16.safetensors --fp16   # half the size
@@ -58,7 +63,7 @@ def train(config_path, overrides, run_dir, resume_dir, export, half, overwrite, 
     """Train or fine-tune a HiFaceGAN restorer from a YAML config.
 
     One G step then one D step per iteration: LSGAN + feature matching (10) + perceptual (10)
-    [+ L1], Adam β=(0, 0.9), TTUR (G 1e-4, D 4e-4), constant then linear decay, EMA generator.
+    [+ L1] [+ identity], Adam β=(0, 0.9), TTUR (G 1e-4, D 4e-4), constant then linear decay, EMA generator.
     Ctrl-C finishes the current step, saves a checkpoint and exits with code 130.
     """
     from ..config import apply_overrides, load_yaml, to_yaml
