@@ -21,8 +21,8 @@ Examples:
   # given with --resume are written into the run's config.yaml and logged with their step
   hiface train --resume runs/lite256 --set train.steps=200000
   # fine-tune the shipped default on whole faces with the identity loss (dlib embedding, FED's net)
-  hiface train --config configs/hifacegan-lite-default.yaml --run-dir runs/lite-id \
-      --set model.init_weights=src/hiface/weights/hifacegan-lite.safetensors --set loss.warmup_steps=0 \
+  hiface train --config configs/hifacegan-lite-default.yaml --run-dir runs/lite-id \\
+      --set model.init_weights=src/hiface/weights/hifacegan-lite.safetensors --set loss.warmup_steps=0 \\
       --set data.crop=0 --set train.batch_size=3 --set loss.lambda_identity=10
   # the EMA generator as .safetensors (metadata: arch, config, step)
   hiface train --export runs/lite256 lite256.safetensors
