@@ -61,7 +61,7 @@ register(PretrainedConfig(
                 " quality-filtered UTKFace chips with the hifacegan-fr degradation mix. Ships with the"
                 " package (fp16); see weights/hifacegan-lite.md for data, licence, metrics and limits.",
     package_file="hifacegan-lite.safetensors",
-    sha256="cab16c659999114b61e0f209583a3712665943641053e52547694774f8b65518",
+    sha256="a943a3ec4e5d77abc5680abe054ebb4812f0400230cfe49a69f66e9e3837f99e",
     state_keys=(),
     license="weights: non-commercial research use only (trained on UTKFace); code: Apache-2.0",
     source="trained by hiface (configs/hifacegan-lite-default.yaml)",
