@@ -120,8 +120,9 @@ def _packed_int(buf: bytes, pos: int) -> tuple[int, int] | None:
 
 def read_dlib_tensors(path: str | Path) -> list[np.ndarray]:
     """The parameter tensors (>= 32 values, 1-D or 2-D) of a dlib DNN ``.dat`` file, in file
-    (= input-to-output) order, each as a flat float32 array. A tensor is ``int 2`` (version), four packed ints (num_samples, k, nr,
-    nc), then the raw little-endian float32 data (dlib's ``serialize(const tensor&)``)."""
+    (= input-to-output) order, each as a flat float32 array. A tensor is ``int 2`` (version), four
+    packed ints (num_samples, k, nr, nc), then the raw little-endian float32 data (dlib's
+    ``serialize(const tensor&)``)."""
     buf = Path(path).read_bytes()
     out: list[np.ndarray] = []
     pos, end = 0, len(buf)

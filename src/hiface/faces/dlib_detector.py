@@ -27,12 +27,12 @@ from .templates import DLIB5_MEAN, DLIB_CHIP_LANDMARKS, RETINAFACE_UNIT, dlib_me
 __all__ = ["DlibDetector", "dlib_model_path", "landmarks5_from_dlib"]
 
 
-def _import_dlib():
+def _import_dlib(need: str = "the dlib detectors need dlib",
+                 alternative: str = " (or use --detector retinaface)"):
     try:
         import dlib
     except ImportError as e:
-        raise UnavailableError("the dlib detectors need dlib: `pip install dlib-bin` "
-                               "(or use --detector retinaface)") from e
+        raise UnavailableError(f"{need}: `pip install dlib-bin`{alternative}") from e
     return dlib
 
 

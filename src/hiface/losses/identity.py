@@ -14,7 +14,6 @@ The chip geometry is computed once per training sample in the data workers
 """
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -27,17 +26,11 @@ from ..archs.dlib_resnet import DLIB_CHIP_PADDING, DLIB_CHIP_SIZE
 __all__ = ["IdentityLoss", "dlib_chip_affine", "chip_theta", "extract_chips"]
 
 
-@functools.lru_cache(maxsize=1)
 def _detector():
-    from ..errors import UnavailableError
-    from ..weights import dlib_model_path
+    """dlib, its HOG detector and 5-point predictor (the face pipeline's cached loaders)."""
+    from ..faces.dlib_detector import _import_dlib, _load
 
-    try:
-        import dlib
-    except ImportError as e:  # pragma: no cover - dlib is a declared extra
-        raise UnavailableError(f"the identity loss needs dlib: pip install dlib-bin ({e})") from None
-    return dlib, dlib.get_frontal_face_detector(), dlib.shape_predictor(
-        str(dlib_model_path("shape_predictor_5_face_landmarks.dat")))
+    return _import_dlib("the identity loss needs dlib", ""), _load("hog"), _load("5")
 
 
 def dlib_chip_affine(img: np.ndarray, size: int = DLIB_CHIP_SIZE,
