@@ -29,7 +29,7 @@ def list_images(root: str | os.PathLike) -> list[str]:
     relative paths resolved against the file's folder, ``#`` comments allowed)."""
     p = Path(root).expanduser()
     if p.is_dir():
-        from ..cli._common import expand_inputs
+        from ..files import expand_inputs
 
         files = [str(f) for f in expand_inputs([p], recursive=True)]
     elif p.is_file():
