@@ -72,9 +72,13 @@ def test_identity_photo_round_trip_and_outputs(tmp_path):
     assert faces == ["p_00_input.png", "p_00_restored.png"]
     assert Image.open(tmp_path / "out" / "faces" / "p_00_input.png").size == (512, 512)
     assert Image.open(tmp_path / "out" / "compare" / "p.png").size == (768, 384)
-    # never overwrite without --overwrite: the file is reported, exit code 1
-    code, out = run(src, "-o", tmp_path / "out", "--model", "identity", "--upscale", "1")
-    assert code == 1 and "already exists" in out
+    # the same command again: already done, skipped (exit 0); other settings: refused before any
+    # work (exit 1), never overwritten without --overwrite
+    args = [src, "-o", tmp_path / "out", "--model", "identity", "--upscale", "1"]
+    code, out = run(*args, "--save-faces", "--compare")
+    assert code == 0 and "1 skipped" in out
+    code, out = run(*args)
+    assert code == 1 and "different settings" in out and "nothing was restored" in out
 
 
 def test_upscale_two_and_jpg(tmp_path):

@@ -34,3 +34,27 @@ class ConfigError(HifaceError):
 
 class UnavailableError(HifaceError):
     """An optional resource (weights, package) is not installed; the message says how to get it."""
+
+
+# -- wording: errors raised from Python must not name command-line flags ---------------------
+import contextvars as _cv
+
+_CLI = _cv.ContextVar("hiface_cli", default=False)
+
+
+def flag(cli: str, python: str) -> str:
+    """``cli`` (e.g. "--overwrite") while a command runs (:func:`cli_mode`), else ``python``
+    (e.g. "overwrite=True"): messages name what the reader can actually change."""
+    return cli if _CLI.get() else python
+
+
+class cli_mode:  # noqa: N801  (used as a context manager / decorator helper)
+    """``with cli_mode(): ...`` -- errors inside name command-line flags."""
+
+    def __enter__(self):
+        self._token = _CLI.set(True)
+        return self
+
+    def __exit__(self, *exc):
+        _CLI.reset(self._token)
+        return False

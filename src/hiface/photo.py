@@ -144,6 +144,7 @@ class FileResult:
     n_faces: int = 0                          #: faces restored
     no_face: bool = False                     #: a photo in which no face was found
     result: Any = None                        #: the RestoreResult (photos only)
+    notes: list[str] = field(default_factory=list)  #: what changed silently otherwise (frames, alpha)
 
 
 def output_ext(path: Path, ext: str, has_alpha: bool, is16: bool) -> str:
@@ -177,18 +178,78 @@ def _as_float(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float32) / (65535.0 if a.dtype == np.uint16 else 255.0)
 
 
+#: default cap on the restored photo's size (``max_megapixels``): 100 MP is a 12 MP photo at 2.9x
+DEFAULT_MAX_MEGAPIXELS = 100.0
+
+
+class TooLargeError(HifaceError):
+    """The output would exceed the megapixel limit; the message names the largest upscale that fits."""
+
+
+def check_output_size(width: int, height: int, upscale: float, max_megapixels: float | None) -> None:
+    """Raise :class:`TooLargeError` when (width, height) * upscale exceeds ``max_megapixels``."""
+    from .errors import flag
+
+    if not max_megapixels:
+        return
+    ow, oh = int(round(width * upscale)), int(round(height * upscale))
+    if ow * oh <= max_megapixels * 1e6:
+        return
+    fit = int((max_megapixels * 1e6 / (width * height)) ** 0.5 * 100) / 100
+    how = (f"the largest {flag('--upscale', 'upscale')} that fits is {fit:g}" if fit >= 0.1 else
+           "even the smallest upscale does not fit")
+    raise TooLargeError(f"the restored photo would be {ow}x{oh} = {ow * oh / 1e6:.0f} MP, over the limit of "
+                        f"{max_megapixels:g} MP ({flag('--max-megapixels', 'max_megapixels')}): {how}, or raise "
+                        "the limit if you have the memory (about 12 bytes per output pixel)")
+
+
+def predict_output(path: str | Path, outdir: str | Path, *, root: str | Path | None = None,
+                   ext: str = "auto") -> Path:
+    """The main output :func:`restore_file` will write for ``path``, from the file header only
+    (alpha and 16 bits decide the extension with ``ext="auto"``)."""
+    from .files import plan_output
+
+    path = Path(path)
+    if path.suffix.lower() in VIDEO_EXTS:
+        return plan_output(path, Path(outdir), base=root)
+    has_alpha, is16 = _header_alpha_16(path)
+    return plan_output(path, Path(outdir), ext=output_ext(path, ext, has_alpha, is16), base=root)
+
+
+def _header_alpha_16(path: Path) -> tuple[bool, bool]:
+    import warnings
+
+    from PIL import Image
+
+    from .io import _source_bit_depth
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                mode = img.mode
+                alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or (
+                    mode in ("P", "RGB") and "transparency" in img.info)
+                return alpha, _source_bit_depth(img, img.format or "") == 16
+    except Exception:  # unreadable: restore_file reports it
+        return False, False
+
+
 def restore_file(path: str | Path, outdir: str | Path, pipeline=None, *, root: str | Path | None = None,
                  aligned: bool = False, ext: str = "auto", save_faces: bool = False, compare: bool = False,
                  guide: np.ndarray | None = None, guide_face: int | None = None, save_warped: bool = False,
-                 overwrite: bool = False, progress=None) -> FileResult:
+                 overwrite: bool = False, progress=None, strip_metadata: bool = False,
+                 max_megapixels: float | None = DEFAULT_MAX_MEGAPIXELS) -> FileResult:
     """Restore one photo or video file into ``outdir`` (sub-folders relative to ``root`` mirrored).
 
     Writes ``NAME.EXT`` (and, when asked, ``faces/``, ``compare/``, ``warped/`` files) atomically;
     never writes over an input or, without ``overwrite``, over an existing file. ``guide`` is a
-    float reference image (see :func:`as_float_image`). Raises a :class:`HifaceError` for a file
-    that cannot be read, restored or written."""
+    float reference image (see :func:`as_float_image`). The photo's ICC profile is kept, and its
+    EXIF (orientation reset to 1) unless ``strip_metadata``. An output over ``max_megapixels``
+    is refused before decoding. Raises a :class:`HifaceError` for a file that cannot be read,
+    restored or written."""
     from .files import plan_output
-    from .io import read_image, write_image
+    from .io import image_size, read_image, write_image
 
     pipe = pipeline if pipeline is not None else load_pipeline()
     path, outdir = Path(path), Path(outdir)
@@ -198,6 +259,9 @@ def restore_file(path: str | Path, outdir: str | Path, pipeline=None, *, root: s
                            overwrite=overwrite, progress=progress)
         return FileResult(source=path, output=dst, n_faces=n)
 
+    size = image_size(path)
+    if size is not None:
+        check_output_size(size[0], size[1], pipe.upscale, max_megapixels)
     img = read_image(path, keep_16bit=True)
     x = _as_float(img.pixels)
     alpha = None if img.alpha is None else _as_float(img.alpha)
@@ -209,11 +273,26 @@ def restore_file(path: str | Path, outdir: str | Path, pipeline=None, *, root: s
     gray_out = img.was_gray and not pipe.colorize  # gray-looking RGB files stay RGB (with equal channels)
     if gray_out:
         out = out[..., 0]
+    notes = []
+    if img.n_frames > 1:
+        notes.append(f"{img.n_frames} frames (animated or multi-page): only the first was restored")
     a_out = None if res.alpha is None else to_dtype(res.alpha, dtype)
+    if res.alpha is not None and oext not in _ALPHA_EXTS and float(res.alpha.min()) < 1.0:
+        from .errors import flag
+
+        # the format cannot hold transparency: composite on white rather than show what was hidden
+        a3 = res.alpha[..., None]
+        out = to_dtype(res.image * a3 + (1.0 - a3), dtype)
+        out = out[..., 0] if gray_out else out
+        a_out = None
+        keep = flag("--ext png", "ext='png'")
+        notes.append(f"has transparency, which {oext.lstrip('.').upper()} cannot store: composited on white "
+                     f"(use {keep} to keep it)")
     dst = plan_output(path, outdir, ext=oext, base=root)
-    write_image(dst, out, a_out, overwrite=overwrite, inputs=[path])
+    meta = {} if strip_metadata else {"exif": img.exif}
+    meta["icc"] = img.icc
     fr = FileResult(source=path, output=dst, n_faces=len(res.restored),  # with a guide only the guided face
-                    no_face=not aligned and not res.faces, result=res)
+                    no_face=not aligned and not res.faces, result=res, notes=notes)
     sub = dst.parent.relative_to(outdir) if dst.parent != outdir else Path()
     stem = dst.stem
 
@@ -241,6 +320,8 @@ def restore_file(path: str | Path, outdir: str | Path, pipeline=None, *, root: s
         sbs = to_dtype(np.concatenate([np.clip(left, 0, 1), res.image], axis=1), np.uint8)
         cext = ".jpg" if oext == ".jpg" else ".png"
         extra(outdir / "compare" / sub / f"{stem}{cext}", sbs[..., 0] if gray_out else sbs)
+    # the main output last: when it exists, everything else of this photo was written too
+    write_image(dst, out, a_out, overwrite=overwrite, inputs=[path], **meta)
     return fr
 
 

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import click
 
 from .. import files
-from ..errors import HifaceError, ImageReadError, ImageWriteError
+from ..errors import HifaceError, ImageReadError, ImageWriteError, cli_mode
 
 __all__ = [
     "InputsNotFoundError", "expand_inputs", "expand_inputs_with_roots", "plan_output",
@@ -164,7 +164,8 @@ def friendly_errors(fn: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
         try:
-            return fn(*args, **kwargs)
+            with cli_mode():  # messages name command-line flags, not Python arguments
+                return fn(*args, **kwargs)
         except click.ClickException:
             raise
         except HifaceError as e:

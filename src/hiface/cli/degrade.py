@@ -114,6 +114,9 @@ def degrade(ctx: click.Context, inputs: tuple[str, ...], outdir: Path | None, pr
                     and p.resolve().is_relative_to(out_res))]
     skipped = len(items) - len(kept)
     items = kept
+    from ..jobs import prepare_outdir
+
+    prepare_outdir(outdir)  # a folder that cannot be created or written: one clear error, before any work
     man_json, man_csv = outdir / "manifest.json", outdir / "manifest.csv"
     if not overwrite:
         for m in (man_json, man_csv):
@@ -177,8 +180,12 @@ def degrade(ctx: click.Context, inputs: tuple[str, ...], outdir: Path | None, pr
         "preset_spec": spec.spec(), "n_ok": report.n_ok, "n_failed": report.n_failed,
         "files": entries,
     }
-    write_bytes_atomic(man_json, (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode())
-    write_bytes_atomic(man_csv, _manifest_csv(entries).encode())
+    for m, text in ((man_json, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"),
+                    (man_csv, _manifest_csv(entries))):
+        try:
+            write_bytes_atomic(m, text.encode())
+        except OSError as e:
+            raise ImageWriteError(m, e.strerror or str(e)) from None
     click.echo(f"{report.summary()}; wrote {lq_dir}{' and ' + str(gt_dir) if gt_dir else ''}, "
                f"manifest {man_json}", err=True)
     ctx.exit(report.exit_code)

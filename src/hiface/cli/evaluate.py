@@ -119,6 +119,19 @@ def run_evaluation(pairs: Sequence[tuple[str, Path, Path | None]], settings, *, 
     return rows, summary, ev
 
 
+def check_report_folder(out: Path, overwrite: bool) -> None:
+    """Create ``out`` and prove it writable; refuse existing report files without ``overwrite``.
+    Called before any metric is computed."""
+    from .. import report as R
+    from ..jobs import prepare_outdir
+
+    if not overwrite:
+        exist = [f for f in R.REPORT_FILES if (out / f).exists()]
+        if exist:
+            raise ImageWriteError(out, f"report files already exist ({', '.join(exist)}); use --overwrite")
+    prepare_outdir(out)
+
+
 def write_evaluation(out: Path, *, title: str, rows: list[dict], summaries: dict[str, dict], settings, ev,
                      input_dir: Path | None, overwrite: bool, extra_json: dict | None = None) -> list[Path]:
     """Write metrics.md, per_image.csv, metrics.json and report.html into ``out``."""
@@ -131,7 +144,7 @@ def write_evaluation(out: Path, *, title: str, rows: list[dict], summaries: dict
         exist = [f.name for f in files if f.exists()]
         if exist:
             raise ImageWriteError(out, f"report files already exist ({', '.join(exist)}); use --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
+    check_report_folder(out, True)
     metrics = list(settings.metrics)
     notes = R.metric_notes_md(metrics, summaries, settings.describe(), ev.niqe_label())
     md = f"# {title}\n\n" + R.summary_table_md(summaries, metrics, with_std=True) + "\n" + notes
@@ -236,6 +249,7 @@ def evaluate(ctx, restored, gt, input_dir, metrics_spec, y_channel, crop_border,
         settings = EvalSettings(tuple(metrics), y_channel=y_channel, crop_border=crop_border,
                                 niqe_params=niqe_params, lpips_weights=str(lpips_weights) if lpips_weights else None,
                                 fid_weights=str(fid_weights) if fid_weights else None)
+        check_report_folder(out, overwrite)  # before computing anything
         t0 = time.time()
         rows, summary, ev = run_evaluation(pairs, settings, workers=workers or default_workers(),
                                            show_progress=show_progress)

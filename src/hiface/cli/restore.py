@@ -35,7 +35,13 @@ Outputs (in OUTDIR, sub-folders of the inputs mirrored):
   warped/NAME_NN_guide.png       with --save-warped: the guide warped onto face NN
 For videos only the restored video is written (same container, source fps, audio copied).
 Photos without a face are upscaled and written with a note. Unreadable files are
-reported and skipped; the exit code is 1 if any file failed.
+reported and skipped; the exit code is 1 if any file failed. Animated GIFs: the first
+frame is restored (with a note). ICC profiles are kept, EXIF too unless --strip-metadata.
+
+\b
+Resuming: OUTDIR/.hiface-job.jsonl records each input's outcome and the settings used.
+Re-running the same command skips inputs already done (exit 0); other settings are
+refused before any work unless --overwrite. Ctrl-C says what was done and what was not.
 """
 
 
@@ -79,12 +85,20 @@ def _model_help() -> str:
 @click.option("--save-warped", is_flag=True, help="Guided models: also write the guide warped onto the face.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device, e.g. cuda.")
 @click.option("-r", "--recursive", is_flag=True, help="Also look in sub-folders of folder inputs.")
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--overwrite", is_flag=True, help="Redo every input and replace existing outputs (default: "
+                                                 "skip inputs already done with the same settings).")
+@click.option("--strip-metadata", is_flag=True, help="Drop EXIF (date, camera, GPS) from the outputs "
+                                                      "(default: kept, orientation reset; ICC profiles are always kept).")
+@click.option("--max-megapixels", type=click.FloatRange(min=0), default=100, show_default=True,
+              help="Refuse photos whose restored size would exceed this (0 = no limit).")
+@click.option("--progress/--no-progress", "show_progress", default=None,
+              help="Force the progress bars on/off (default: on when stderr is a terminal).")
 @click.pass_context
 @friendly_errors
 def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, fidelity, detector,
             detector_weights, only_center_face, aligned, save_faces, compare, colorize, ext, batch_size,
-            guide, guide_face, save_warped, device, recursive, overwrite):
+            guide, guide_face, save_warped, device, recursive, overwrite, strip_metadata, max_megapixels,
+            show_progress):
     """Restore the faces in photos, folders or videos.
 
     Each face is detected, aligned to the model's template, restored (all faces of a photo
@@ -96,10 +110,12 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
         raise click.UsageError("give at least one INPUT (file, folder or glob)")
     name = model or DEFAULT_MODEL
     import hiface
-    from ..io import IMAGE_EXTS, read_image
-    from ..photo import RestoreOptions, _as_float, load_pipeline, restore_file
+    from ..photo import RestoreOptions
 
-    cfg = hiface.get_model_config(name)
+    try:
+        cfg = hiface.get_model_config(name)
+    except HifaceError as e:
+        raise click.BadParameter(str(e), param_hint="'-m' / '--model'") from None
     if cfg.guided and guide is None:
         raise click.UsageError(f"model {name!r} is a guided restorer: give a reference photo of the "
                                "same person with --guide PATH")
@@ -110,37 +126,50 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
     if fidelity is not None and not cfg.supports_fidelity:
         click.echo(f"note: {name} ignores --fidelity", err=True)
 
-    items = expand_inputs_with_roots(inputs, exts=IMAGE_EXTS + VIDEO_EXTS, recursive=recursive)
+    from ..batch import RESTORE_EXTS, restore_files
+
+    items = expand_inputs_with_roots(inputs, exts=RESTORE_EXTS, recursive=recursive)
     opts = RestoreOptions(model=name, weights=weights, device=device, upscale=upscale, fidelity=fidelity,
                           detector=detector, detector_weights=detector_weights, only_center_face=only_center_face,
                           colorize=colorize, batch_size=batch_size)
-    pipe = load_pipeline(opts, cache=False)
-    if not aligned or guide is not None:
-        pipe.detector  # noqa: B018  (load the detector now: a missing weight file is one clear error)
-    guide_px = None
-    if guide is not None:
-        guide_px = _as_float(read_image(guide).pixels)
-
     report = BatchReport()
-    t0 = time.time()
-    n_faces = 0
-    no_face = 0
-    outdir.mkdir(parents=True, exist_ok=True)
-    for path, root in progress(items, "restore"):
-        try:
-            fr = restore_file(path, outdir, pipe, root=root, aligned=aligned, ext=ext, save_faces=save_faces,
-                              compare=compare, guide=guide_px, guide_face=guide_face, save_warped=save_warped,
-                              overwrite=overwrite,
-                              progress=lambda it, p=path: progress(it, f"  {p.name}", unit="frame"))
-            n_faces += fr.n_faces
+    counts = {"faces": 0, "no_face": 0}
+    others = [d for d in DETECTORS if d != detector]
+
+    def on_outcome(o) -> None:
+        if o.status == "failed":
+            report.add_failed(o.task.source, o.reason)
+        elif o.status == "done":
+            fr = o.info
+            counts["faces"] += fr.n_faces
+            for n in fr.notes:
+                report.note(f"{o.task.source}: {n}")
             if fr.no_face:
-                no_face += 1
-                report.note(f"{path}: no face found; written upscaled only")
-            report.add_ok(path)
-        except HifaceError as e:
-            report.add_failed(path, e)
+                counts["no_face"] += 1
+                report.note(f"{o.task.source}: no face found; written upscaled only (other detectors may find it: "
+                            + " or ".join(f"--detector {d}" for d in others) + ")")
+            report.add_ok(o.task.source)
+
+    t0 = time.time()
+    summary = restore_files(
+        items, outdir, opts, aligned=aligned, ext=ext, save_faces=save_faces, compare=compare, guide=guide,
+        guide_face=guide_face, save_warped=save_warped, strip_metadata=strip_metadata,
+        max_megapixels=max_megapixels or None, overwrite=overwrite, on_outcome=on_outcome, on_note=report.note,
+        wrap=lambda ts: progress(ts, "restore", force=show_progress, unit="file"),
+        frame_progress=lambda p: (lambda it: progress(it, f"  {p.name}", unit="frame", force=show_progress)))
     dt = time.time() - t0
-    click.echo(f"{report.n_ok} file(s) done, {n_faces} face(s) restored"
-               + (f", {no_face} photo(s) without a face" if no_face else "")
-               + f", {report.n_failed} failed, {dt:.1f} s", err=True)
-    ctx.exit(report.exit_code)
+    for o in summary.skipped:
+        if o.status == "busy":
+            report.note(f"{o.task.source}: skipped, {o.reason}")
+    n_skip = len(summary.skipped)
+    click.echo(f"{len(summary.done)} file(s) done, {counts['faces']} face(s) restored"
+               + (f", {counts['no_face']} photo(s) without a face" if counts["no_face"] else "")
+               + (f", {n_skip} skipped (already done with the same settings; --overwrite redoes them)"
+                  if n_skip else "")
+               + f", {len(summary.failed)} failed, {dt:.1f} s", err=True)
+    if summary.interrupted:
+        left = [str(t.source) for t in summary.not_done]
+        click.echo(f"Interrupted: {len(summary.done)} file(s) done, {len(left)} not done"
+                   + (f" ({', '.join(left[:5])}{', ...' if len(left) > 5 else ''})" if left else "")
+                   + ". Run the same command again to finish the rest.", err=True)
+    ctx.exit(summary.exit_code)
