@@ -259,7 +259,7 @@ def test_restorer_guide_broadcast_resize_and_warped():
 def test_restorer_errors():
     r = _restorer(32)
     faces = _img(2, 32)
-    with pytest.raises(HifaceError, match="--guide"):
+    with pytest.raises(HifaceError, match="guide="):
         r.restore(faces)
     with pytest.raises(HifaceError, match="2 faces but 3 guides"):
         r.restore(faces, guide=_img(3, 32))

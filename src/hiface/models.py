@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Any
 
-from .errors import HifaceError, WeightsError
+from .errors import HifaceError, WeightsError, flag
 
 __all__ = ["PretrainedConfig", "Restorer", "register", "list_models", "get_model_config",
            "create_restorer", "build_network", "resolve_weights"]
@@ -114,7 +114,7 @@ def resolve_weights(cfg: PretrainedConfig, weights: str | Path | None, *, cache=
         return p
     if cfg.url:
         return W.download(cfg.url, cfg.filename or Path(cfg.url).name, cfg.sha256, cache=cache, offline=offline)
-    raise WeightsError(f"model {cfg.name!r} has no default weights; pass a file with --weights")
+    raise WeightsError(f"model {cfg.name!r} has no default weights; pass a file with {flag('--weights', 'weights=PATH')}")
 
 
 class Restorer:
@@ -159,10 +159,16 @@ class Restorer:
         raise NotImplementedError
 
     def restore(self, faces, fidelity: float | None = None, batch_size: int | None = None, **kwargs):
-        """Restore (B,3,H,W) or (3,H,W) faces in [0,1]; returns the same shape on the input's device."""
+        """Restore (B,3,H,W) or (3,H,W) faces in [0,1]; returns the same shape on the input's device.
+
+        Numpy images work too: (H, W, 3) or (B, H, W, 3), uint8/uint16/float in [0, 1]; the result
+        is then numpy of the same shape and dtype."""
         import torch
         import torch.nn.functional as F
 
+        if not torch.is_tensor(faces):
+            x, back = faces_to_tensor(faces)
+            return back(self.restore(x, fidelity, batch_size, **kwargs))
         if fidelity is not None and not 0.0 <= float(fidelity) <= 1.0:
             raise HifaceError(f"fidelity must be in [0, 1], got {fidelity}")
         if fidelity is None:
@@ -189,6 +195,40 @@ class Restorer:
         return y[0] if squeeze else y
 
     __call__ = restore
+
+
+def faces_to_tensor(faces):
+    """A numpy face image (H, W, 3) or batch (B, H, W, 3) -- uint8, uint16 or float in [0, 1] -- as a
+    float tensor (B, 3, H, W) / (3, H, W), and the function that turns a result back into numpy of
+    the input's shape and dtype. Raises HifaceError for anything else."""
+    import numpy as np
+    import torch
+
+    if not isinstance(faces, np.ndarray):
+        raise HifaceError(f"faces must be a torch tensor (B, 3, H, W) in [0, 1] or a numpy image (H, W, 3) / "
+                          f"batch (B, H, W, 3); got {type(faces).__name__}")
+    a = faces
+    if a.ndim not in (3, 4) or a.shape[-1] != 3:
+        raise HifaceError(f"a numpy face must be RGB (H, W, 3) or a batch (B, H, W, 3), got shape {a.shape}")
+    if a.dtype == np.uint8:
+        f, scale = a.astype(np.float32) / 255.0, 255.0
+    elif a.dtype == np.uint16:
+        f, scale = a.astype(np.float32) / 65535.0, 65535.0
+    elif np.issubdtype(a.dtype, np.floating):
+        f, scale = np.clip(a.astype(np.float32), 0.0, 1.0), None
+    else:
+        raise HifaceError(f"unsupported face dtype {a.dtype}: use uint8, uint16 or float in [0, 1]")
+    t = torch.from_numpy(np.ascontiguousarray(np.moveaxis(f, -1, -3)))
+
+    def back(y):
+        if isinstance(y, tuple):
+            return tuple(back(v) for v in y)
+        o = np.moveaxis(y.detach().float().cpu().numpy(), -3, -1)
+        if scale is None:
+            return np.ascontiguousarray(o.astype(a.dtype, copy=False))
+        return np.ascontiguousarray((o * scale + 0.5).astype(a.dtype))
+
+    return t, back
 
 
 class IdentityRestorer(Restorer):

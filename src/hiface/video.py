@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageReadError, ImageWriteError, UnavailableError
+from .errors import ImageReadError, ImageWriteError, UnavailableError, flag
 from .io import atomic_path
 
 __all__ = ["VIDEO_EXTS", "is_video_path", "VideoInfo", "probe_video", "read_video_frames", "process_video"]
@@ -105,7 +105,7 @@ def process_video(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[
         if same:
             raise ImageWriteError(dst, "refusing to overwrite the input video")
         if not overwrite:
-            raise ImageWriteError(dst, "file already exists (use --overwrite to replace it)")
+            raise ImageWriteError(dst, f"file already exists (use {flag('--overwrite', 'overwrite=True')} to replace it)")
     info = probe_video(src)
     frames = 0
     writer = None

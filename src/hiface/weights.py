@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .errors import WeightsError
+from .errors import WeightsError, flag
 
 __all__ = [
     "sha256_file", "cache_dir", "is_offline", "download", "load_state_dict_file",
@@ -63,7 +63,7 @@ def download(url: str, filename: str, sha256: str | None, *, cache: str | os.Pat
     if offline:
         raise WeightsError(
             f"{filename} is not in the cache ({cache}) and downloads are disabled (HIFACE_OFFLINE). "
-            f"Download it from {url} and pass its path with --weights, or copy it to {dest}.")
+            f"Download it from {url} and pass its path with {flag('--weights', 'weights=PATH')}, or copy it to {dest}.")
     from .io import atomic_path
 
     try:
@@ -81,7 +81,7 @@ def download(url: str, filename: str, sha256: str | None, *, cache: str | os.Pat
         raise
     except Exception as e:  # network errors, disk full, ...
         raise WeightsError(
-            f"could not download {url}: {e}. Download it by hand and pass its path with --weights "
+            f"could not download {url}: {e}. Download it by hand and pass its path with {flag('--weights', 'weights=PATH')} "
             f"(or place it at {dest}).") from e
     return dest
 
@@ -104,12 +104,21 @@ def load_state_dict_file(path: str | os.PathLike) -> dict:
             return load_file(str(path))
         except Exception as e:
             raise WeightsError(f"{path} is not a valid .safetensors file: {e}") from e
+    looks_text = bool(head) and all(32 <= b < 127 or b in (9, 10, 13) for b in head)
+    is_zip, is_pickle = head.startswith(b"PK\x03\x04"), head[:1] == b"\x80" and 2 <= head[1:2][0] <= 5 \
+        if len(head) > 1 else False
+    if not (is_zip or is_pickle):
+        raise WeightsError(f"{path} is not a readable checkpoint: neither a PyTorch zip archive nor a pickle"
+                           + (" (it looks like a text file)" if looks_text else " (corrupt, or another format)"))
+    import warnings
+
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on old pickle protocols / TorchScript: our message says it
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:
         text = str(e)
-        msg = text.splitlines()[0] if text else type(e).__name__
-        if "weights_only" in text or "Unsupported global" in text or "unpickl" in text.lower():
+        if "Unsupported global" in text or "unsupported GLOBAL" in text:
             import re
 
             what = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", text)
@@ -120,8 +129,16 @@ def load_state_dict_file(path: str | os.PathLike) -> dict:
                 "origin, re-save its state dict in a separate throw-away environment "
                 "(torch.load(..., weights_only=False), then safetensors.torch.save_file) and use that "
                 "file.") from e
-        raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({msg})"
-                           + (" — it looks like a text file" if head[:1].isascii() and not head.startswith(b"PK") else "")) from e
+        if "TorchScript" in text:
+            raise WeightsError(f"{path} is a TorchScript archive, not a checkpoint of weights: export its "
+                               "state dict (model.state_dict()) and use that file") from e
+        detail = text.split("WeightsUnpickler error:", 1)[-1] if "WeightsUnpickler error:" in text else text
+        lines = [ln.strip() for ln in detail.splitlines() if ln.strip()]
+        msg = lines[0] if lines else type(e).__name__
+        if len(msg) > 160:
+            msg = msg[:157] + "..."
+        raise WeightsError(f"{path} is not a readable checkpoint: truncated, corrupt or not a PyTorch file "
+                           f"({msg})") from e
     if not isinstance(obj, Mapping):
         raise WeightsError(f"{path} does not hold a state dict (found {type(obj).__name__})")
     return dict(obj)
@@ -136,9 +153,9 @@ def select_state_dict(obj: Mapping, keys: Sequence[str] = ("params_ema", "params
             return dict(obj[k])
     if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         return dict(obj)
+    where = f"has no state dict under any of {list(keys)} and " if keys else ""
     raise WeightsError(
-        f"{source} has no state dict under any of {list(keys)} and is not a flat tensor dict "
-        f"(top-level keys: {sorted(obj)[:8]})")
+        f"{source} {where}is not a flat dict of tensors (top-level keys: {sorted(map(str, obj))[:8]})")
 
 
 def check_state_dict(model, sd: Mapping, *, source: str = "weights", limit: int = 5) -> None:

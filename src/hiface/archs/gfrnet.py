@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..errors import HifaceError
+from ..errors import HifaceError, flag
 from ..models import Restorer
 
 __all__ = ["identity_grid", "warp", "grid_to_flow", "flow_to_grid", "WarpNet", "RecNet", "GFRNet",
@@ -244,9 +244,16 @@ class GFRNetRestorer(Restorer):
 
         if guide is None:
             raise HifaceError(f"model {self.name!r} is a guided restorer: it needs a reference photo of the "
-                              "same person (hiface restore --guide reference.jpg)")
-        if not torch.is_tensor(faces) or not torch.is_tensor(guide):
-            raise HifaceError("faces and guide must be torch tensors (B, 3, H, W) in [0, 1]")
+                              f"same person ({flag('--guide PATH', 'guide=')})")
+        if not torch.is_tensor(faces):  # numpy images: same shape and dtype back
+            from ..models import faces_to_tensor
+
+            x, back = faces_to_tensor(faces)
+            return back(self.restore(x, fidelity, batch_size, guide=guide, return_warped=return_warped, **kwargs))
+        if not torch.is_tensor(guide):
+            from ..models import faces_to_tensor
+
+            guide = faces_to_tensor(guide)[0]
         squeeze = faces.dim() == 3
         x = faces[None] if squeeze else faces
         g = guide[None] if guide.dim() == 3 else guide

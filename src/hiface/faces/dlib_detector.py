@@ -19,7 +19,7 @@ import functools
 
 import numpy as np
 
-from ..errors import UnavailableError
+from ..errors import UnavailableError, flag
 from ..weights import dlib_model_path
 from .detect import Detector, Face
 from .templates import DLIB5_MEAN, DLIB_CHIP_LANDMARKS, RETINAFACE_UNIT, dlib_mean_face
@@ -28,10 +28,12 @@ __all__ = ["DlibDetector", "dlib_model_path", "landmarks5_from_dlib"]
 
 
 def _import_dlib(need: str = "the dlib detectors need dlib",
-                 alternative: str = " (or use --detector retinaface)"):
+                 alternative: str | None = None):
     try:
         import dlib
     except ImportError as e:
+        if alternative is None:
+            alternative = f" (or use {flag('--detector retinaface', 'the retinaface detector')})"
         raise UnavailableError(f"{need}: `pip install dlib-bin`{alternative}") from e
     return dlib
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import HifaceError
+from ..errors import HifaceError, flag
 from .align import face_transform, transform_points, warp_face
 from .detect import Detector, Face, create_detector, select_center_face
 from .paste import is_grayscale, paste_faces, to_gray, upscale_image
@@ -147,7 +147,7 @@ class FacePipeline:
         faces = self.detector(guide_image)
         if not faces:
             raise NoGuideFaceError("no face found in the guide photo; use a clear, roughly frontal "
-                                   "photo of the same person (or try --detector retinaface)")
+                                   f"photo of the same person (or try {flag('--detector retinaface', 'the retinaface detector')})")
         f = max(faces, key=lambda fc: fc.area)  # the most prominent face
         crops, Ms = self.align(guide_image, [f])
         self._guide_cache = (key, (crops[0], transform_points(Ms[0], f.landmarks)))
@@ -169,9 +169,10 @@ class FacePipeline:
         guided = bool(getattr(self.restorer.config, "guided", False))
         if guided and guide is None:
             raise HifaceError(f"model {self.restorer.name!r} is a guided restorer: give a reference photo "
-                              "of the same person (--guide PATH)")
+                              f"of the same person ({flag('--guide PATH', 'guide=')})")
         if guide is not None and not guided:
-            raise HifaceError(f"--guide needs a guided model; {self.restorer.name!r} does not use a reference")
+            raise HifaceError(f"{flag('--guide', 'guide')} needs a guided model; {self.restorer.name!r} does not "
+                              "use a reference")
         out_alpha = None if alpha is None else upscale_image(np.ascontiguousarray(alpha, dtype=np.float32), u)
         if out_alpha is not None and out_alpha.ndim == 3:
             out_alpha = out_alpha[..., 0]
@@ -203,7 +204,8 @@ class FacePipeline:
         if guide is not None and faces:
             if guide_face is not None:
                 if not 0 <= guide_face < len(faces):
-                    raise HifaceError(f"--guide-face {guide_face} is out of range: {len(faces)} face(s) found "
+                    raise HifaceError(f"{flag('--guide-face', 'guide_face')} {guide_face} is out of range: "
+                                      f"{len(faces)} face(s) found "
                                       f"(indices 0..{len(faces) - 1}, left to right)")
                 k = guide_face
             else:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import WeightsError
+from ..errors import WeightsError, flag
 from .detect import Detector, Face
 
 __all__ = ["RetinaFace", "RetinaFaceDetector", "prior_boxes", "decode", "decode_landmarks",
@@ -223,8 +223,8 @@ def retinaface_weights(weights: str | Path | None = "default") -> Path:
                else f"download failed: {e.__cause__ or e}" if "checksum" not in str(e) else str(e))
         raise WeightsError(
             f"RetinaFace weights are not available ({why}). Download {c['url']} and pass "
-            f"it with --detector-weights PATH (Python: weights=PATH), or copy it to {dest}; "
-            "or use --detector dlib (offline).") from e
+            f"it with {flag('--detector-weights PATH', 'weights=PATH')}, or copy it to {dest}; "
+            f"or use {flag('--detector dlib', 'the dlib detector')} (offline).") from e
 
 
 def detect_variant(path: str | Path) -> str:
