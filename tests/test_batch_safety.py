@@ -248,3 +248,35 @@ def test_torn_record_line_is_ignored(tmp_path):
     again = J.Job(tmp_path, {"v": 1})
     assert again.decide(t).action == "skip"
     assert J.Job(tmp_path, {"v": 2}).decide(t).reason.startswith("made earlier with different settings (v: 1 -> 2)")
+
+
+# -- 6: nothing changes silently -------------------------------------------------------------
+def test_gif_rgba_jpg_icc_exif(tmp_path):
+    from PIL import ImageCms
+
+    src = tmp_path / "in"
+    src.mkdir()
+    face = Image.open(EXAMPLES / "portrait_old.jpg").convert("RGB").resize((160, 160))
+    frames = [face, face.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    frames[0].save(src / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    rgba = np.dstack([np.asarray(face), np.full((160, 160), 255, np.uint8)])
+    rgba[:40, :40, 3] = 0
+    rgba[:40, :40, :3] = 0  # hidden black under the transparent corner
+    Image.fromarray(rgba, "RGBA").save(src / "cut.png")
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    exif[0x0112] = 1
+    face.save(src / "cam.jpg", icc_profile=icc, exif=exif.tobytes(), quality=95)
+    code, out = run(restore, src, "-o", tmp_path / "out", "--model", "identity", "--upscale", "1", "--ext", "jpg")
+    assert code == 0 and "3 file(s) done" in out, out  # GIFs are taken from folders
+    assert "anim.gif: 2 frames (animated or multi-page): only the first was restored" in out
+    assert "cut.png: has transparency, which JPG cannot store: composited on white (use --ext png" in out
+    cut = np.asarray(Image.open(tmp_path / "out" / "cut.jpg"))
+    assert cut[:30, :30].mean() > 240  # white, not the hidden black
+    o = Image.open(tmp_path / "out" / "cam.jpg")
+    assert o.info.get("icc_profile") == icc and o.getexif().get(0x010F) == "TestCam"
+    code, out = run(restore, src / "cam.jpg", "-o", tmp_path / "strip", "--model", "identity", "--upscale", "1",
+                    "--strip-metadata")
+    o = Image.open(tmp_path / "strip" / "cam.jpg")
+    assert code == 0 and o.info.get("icc_profile") == icc and 0x010F not in o.getexif()
