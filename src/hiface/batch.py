@@ -132,11 +132,14 @@ def restore_files(items: Sequence[tuple[Path, Path]], outdir: str | os.PathLike,
                   overwrite: bool = False, on_outcome: Callable[[jobs.Outcome], None] | None = None,
                   on_note: Callable[[str], None] | None = None,
                   wrap: Callable[[Iterable[jobs.Task]], Iterable[jobs.Task]] | None = None,
-                  frame_progress: Callable[[Path], Callable] | None = None) -> jobs.Summary:
+                  frame_progress: Callable[[Path], Callable] | None = None,
+                  face_progress: Callable[[Path], Callable[[int, int], None]] | None = None) -> jobs.Summary:
     """Restore ``items`` ((file, root folder) pairs, see :func:`hiface.files.expand_inputs_with_roots`)
     into ``outdir``; returns the :class:`~hiface.jobs.Summary` (done/skipped/failed with reasons,
     and what a Ctrl-C left undone). Done outcomes carry the :class:`~hiface.photo.FileResult` in
-    ``info``.
+    ``info``. Feedback: ``wrap`` wraps the iteration over inputs (a progress bar),
+    ``frame_progress(path)`` wraps a video's frame iterator (it has a length: total and ETA),
+    ``face_progress(path)`` returns a ``callback(faces_done, faces_total)`` for one photo.
 
     Raises (before restoring anything): :class:`~hiface.jobs.OutputFolderError` (folder cannot
     be created/written, or is an input folder), :class:`ConflictError` (outputs exist that this
@@ -173,6 +176,7 @@ def restore_files(items: Sequence[tuple[Path, Path]], outdir: str | os.PathLike,
         guide_px = _as_float(read_image(guide).pixels)
 
     def run_one(task: jobs.Task):
+        pipe.progress = face_progress(task.source) if face_progress else None
         fr = restore_file(task.source, outdir, pipe, root=task.data, aligned=aligned, ext=ext,
                           save_faces=save_faces, compare=compare, guide=guide_px, guide_face=guide_face,
                           save_warped=save_warped, overwrite=overwrite, strip_metadata=strip_metadata,

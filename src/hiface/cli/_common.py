@@ -33,7 +33,7 @@ from ..errors import HifaceError, ImageReadError, ImageWriteError, cli_mode
 
 __all__ = [
     "InputsNotFoundError", "expand_inputs", "expand_inputs_with_roots", "plan_output",
-    "BatchReport", "progress", "friendly_errors",
+    "BatchReport", "progress", "step_bar", "friendly_errors",
 ]
 
 T = TypeVar("T")
@@ -155,6 +155,34 @@ def progress(iterable: Iterable[T], desc: str, total: int | None = None, *,
             total = None
     yield from tqdm(iterable, desc=desc, total=total, file=sys.stderr, disable=not show,
                     unit=unit, dynamic_ncols=True, leave=True)
+
+
+def _show(force: bool | None) -> bool:
+    env = os.environ.get("HIFACE_PROGRESS", "").strip().lower()
+    if force is None and env in ("1", "true", "yes", "on"):
+        force = True
+    elif force is None and env in ("0", "false", "no", "off"):
+        force = False
+    return force if force is not None else sys.stderr.isatty()
+
+
+def step_bar(desc: str, *, force: bool | None = None, unit: str = "face") -> Callable[[int, int], None]:
+    """A ``callback(done, total)`` driving a transient tqdm bar (progress within one item, e.g.
+    the faces of a group photo); shown like :func:`progress`."""
+    from tqdm import tqdm
+
+    state: dict[str, Any] = {}
+
+    def cb(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not _show(force),
+                                leave=False, dynamic_ncols=True)
+        bar = state["bar"]
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return cb
 
 
 def friendly_errors(fn: Callable[..., T]) -> Callable[..., T]:

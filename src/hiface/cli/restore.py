@@ -12,7 +12,7 @@ import click
 
 from ..errors import HifaceError
 from ..photo import DEFAULT_MODEL, VIDEO_EXTS
-from ._common import BatchReport, expand_inputs_with_roots, friendly_errors, progress
+from ._common import BatchReport, expand_inputs_with_roots, friendly_errors, progress, step_bar
 
 DETECTORS = ("dlib", "dlib-cnn", "retinaface")
 
@@ -156,7 +156,8 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
         guide_face=guide_face, save_warped=save_warped, strip_metadata=strip_metadata,
         max_megapixels=max_megapixels or None, overwrite=overwrite, on_outcome=on_outcome, on_note=report.note,
         wrap=lambda ts: progress(ts, "restore", force=show_progress, unit="file"),
-        frame_progress=lambda p: (lambda it: progress(it, f"  {p.name}", unit="frame", force=show_progress)))
+        frame_progress=lambda p: (lambda it: progress(it, f"  {p.name}", unit="frame", force=show_progress)),
+        face_progress=lambda p: step_bar(f"  {p.name}", force=show_progress, unit="face"))
     dt = time.time() - t0
     for o in summary.skipped:
         if o.status == "busy":

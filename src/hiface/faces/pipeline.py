@@ -211,10 +211,28 @@ class FacePipeline:
             else:
                 k = match_guide(g_lm, [transform_points(M, f.landmarks) for M, f in zip(Ms, faces)])
             index, crops, Ms = [k], [crops[k]], [Ms[k]]
-        restored, warped = self.restore_crops(crops, g_crop)
+        restored, warped = self._restore_crops_progress(crops, g_crop)
         if gray and not self.colorize:
             restored = [to_gray(r) for r in restored]
         out = upscale_image(image, u)
         paste_faces(out, restored, Ms, upscale=u)
         return RestoreResult(image=out, alpha=out_alpha, faces=faces, restored_index=index, crops=crops,
                              restored=restored, transforms=Ms, warped_guides=warped, gray=gray)
+
+    #: optional ``callback(faces_done, faces_total)`` after each model call (progress within a photo)
+    progress = None
+
+    def _restore_crops_progress(self, crops: list[np.ndarray], guide: np.ndarray | None = None):
+        """:meth:`restore_crops` in ``batch_size`` chunks, reporting to :attr:`progress` after each
+        (the same chunks the restorer would use, so results are identical)."""
+        if self.progress is None or not crops:
+            return self.restore_crops(crops, guide)
+        step = self.batch_size or len(crops)
+        self.progress(0, len(crops))
+        restored, warped = [], []
+        for i in range(0, len(crops), step):
+            r, w = self.restore_crops(crops[i:i + step], guide)
+            restored += r
+            warped += w
+            self.progress(min(i + step, len(crops)), len(crops))
+        return restored, warped
