@@ -175,7 +175,9 @@ def to_dtype(a: np.ndarray, dtype) -> np.ndarray:
 
 
 def _as_float(a: np.ndarray) -> np.ndarray:
-    return a.astype(np.float32) / (65535.0 if a.dtype == np.uint16 else 255.0)
+    f = a.astype(np.float32)
+    f /= np.float32(65535.0 if a.dtype == np.uint16 else 255.0)  # in place: one float copy, not two
+    return f
 
 
 #: default cap on the restored photo's size (``max_megapixels``): 100 MP is a 12 MP photo at 2.9x
@@ -263,31 +265,34 @@ def restore_file(path: str | Path, outdir: str | Path, pipeline=None, *, root: s
     if size is not None:
         check_output_size(size[0], size[1], pipe.upscale, max_megapixels)
     img = read_image(path, keep_16bit=True)
-    x = _as_float(img.pixels)
-    alpha = None if img.alpha is None else _as_float(img.alpha)
-    res = pipe(x, alpha, aligned=aligned, guide=guide, guide_face=guide_face)
     is16 = img.pixels.dtype == np.uint16
     oext = output_ext(path, ext, img.alpha is not None, is16)
     dtype = np.uint16 if (is16 and oext in _16BIT_EXTS) else np.uint8
-    out = to_dtype(res.image, dtype)
-    gray_out = img.was_gray and not pipe.colorize  # gray-looking RGB files stay RGB (with equal channels)
-    if gray_out:
-        out = out[..., 0]
+    x = _as_float(img.pixels)
+    img.pixels = None  # from here on only the float copy is needed (peak memory on big photos)
+    alpha = None if img.alpha is None else _as_float(img.alpha)
+    # out_dtype: the pipeline builds the integer output in strips (no full-size float picture)
+    res = pipe(x, alpha, aligned=aligned, guide=guide, guide_face=guide_face, out_dtype=dtype)
+    if not compare:
+        x = None
+    out = res.image if res.image.dtype == dtype else to_dtype(res.image, dtype)
+    a_out = None if res.alpha is None else (res.alpha if res.alpha.dtype == dtype else to_dtype(res.alpha, dtype))
     notes = []
     if img.n_frames > 1:
         notes.append(f"{img.n_frames} frames (animated or multi-page): only the first was restored")
-    a_out = None if res.alpha is None else to_dtype(res.alpha, dtype)
-    if res.alpha is not None and oext not in _ALPHA_EXTS and float(res.alpha.min()) < 1.0:
+    if a_out is not None and oext not in _ALPHA_EXTS and int(a_out.min()) < np.iinfo(dtype).max:
         from .errors import flag
 
         # the format cannot hold transparency: composite on white rather than show what was hidden
-        a3 = res.alpha[..., None]
-        out = to_dtype(res.image * a3 + (1.0 - a3), dtype)
-        out = out[..., 0] if gray_out else out
+        a3 = _as_float(a_out)[..., None]
+        out = to_dtype(_as_float(out) * a3 + (1.0 - a3), dtype)
         a_out = None
         keep = flag("--ext png", "ext='png'")
         notes.append(f"has transparency, which {oext.lstrip('.').upper()} cannot store: composited on white "
                      f"(use {keep} to keep it)")
+    gray_out = img.was_gray and not pipe.colorize  # gray-looking RGB files stay RGB (with equal channels)
+    if gray_out:
+        out = out[..., 0]
     dst = plan_output(path, outdir, ext=oext, base=root)
     meta = {} if strip_metadata else {"exif": img.exif}
     meta["icc"] = img.icc
@@ -317,7 +322,8 @@ def restore_file(path: str | Path, outdir: str | Path, pipeline=None, *, root: s
             import cv2
 
             left = cv2.resize(x, (res.image.shape[1], res.image.shape[0]), interpolation=cv2.INTER_LANCZOS4)
-        sbs = to_dtype(np.concatenate([np.clip(left, 0, 1), res.image], axis=1), np.uint8)
+        right = res.image if res.image.dtype == np.float32 else _as_float(res.image)
+        sbs = to_dtype(np.concatenate([np.clip(left, 0, 1), right], axis=1), np.uint8)
         cext = ".jpg" if oext == ".jpg" else ".png"
         extra(outdir / "compare" / sub / f"{stem}{cext}", sbs[..., 0] if gray_out else sbs)
     # the main output last: when it exists, everything else of this photo was written too

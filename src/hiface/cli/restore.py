@@ -154,7 +154,7 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
     summary = restore_files(
         items, outdir, opts, aligned=aligned, ext=ext, save_faces=save_faces, compare=compare, guide=guide,
         guide_face=guide_face, save_warped=save_warped, strip_metadata=strip_metadata,
-        max_megapixels=max_megapixels or None, overwrite=overwrite, on_outcome=on_outcome, on_note=report.note,
+        max_megapixels=max_megapixels, overwrite=overwrite, on_outcome=on_outcome, on_note=report.note,
         wrap=lambda ts: progress(ts, "restore", force=show_progress, unit="file"),
         frame_progress=lambda p: (lambda it: progress(it, f"  {p.name}", unit="frame", force=show_progress)),
         face_progress=lambda p: step_bar(f"  {p.name}", force=show_progress, unit="face"))

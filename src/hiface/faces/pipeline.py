@@ -14,6 +14,7 @@ from ..errors import HifaceError, flag
 from .align import face_transform, transform_points, warp_face
 from .detect import Detector, Face, create_detector, select_center_face
 from .paste import is_grayscale, paste_faces, to_gray, upscale_image
+from .render import render as _render
 from .templates import DLIB_TEMPLATES
 
 __all__ = ["FacePipeline", "RestoreResult", "NoGuideFaceError", "match_guide"]
@@ -156,13 +157,15 @@ class FacePipeline:
     # -- whole photo --------------------------------------------------------------------
     def __call__(self, image: np.ndarray, alpha: np.ndarray | None = None, *, aligned: bool = False,
                  guide: np.ndarray | None = None, guide_face: int | None = None,
-                 faces: list[Face] | None = None) -> RestoreResult:
+                 faces: list[Face] | None = None, out_dtype=None) -> RestoreResult:
         """Restore one photo (float32 (H, W, 3) in [0, 1]).
 
         ``aligned``: the image is already an aligned face crop (restored whole). ``guide``: a
         reference photo of the same person (guided restorers); it is applied to face
         ``guide_face`` (default: the face whose pose best matches the guide's), other faces
-        are left as they are. ``faces``: skip detection and use these."""
+        are left as they are. ``faces``: skip detection and use these. ``out_dtype``
+        (np.uint8/np.uint16): return the photo (and alpha) as that type, built in strips with
+        bounded memory (:mod:`hiface.faces.render`) instead of a float picture."""
         image = np.ascontiguousarray(image, dtype=np.float32)
         gray = is_grayscale(image)
         u = self.upscale
@@ -173,7 +176,9 @@ class FacePipeline:
         if guide is not None and not guided:
             raise HifaceError(f"{flag('--guide', 'guide')} needs a guided model; {self.restorer.name!r} does not "
                               "use a reference")
-        out_alpha = None if alpha is None else upscale_image(np.ascontiguousarray(alpha, dtype=np.float32), u)
+        out_alpha = None if alpha is None else (
+            upscale_image(np.ascontiguousarray(alpha, dtype=np.float32), u) if out_dtype is None
+            else _render(np.ascontiguousarray(alpha, dtype=np.float32), [], [], u, out_dtype))
         if out_alpha is not None and out_alpha.ndim == 3:
             out_alpha = out_alpha[..., 0]
 
@@ -214,8 +219,11 @@ class FacePipeline:
         restored, warped = self._restore_crops_progress(crops, g_crop)
         if gray and not self.colorize:
             restored = [to_gray(r) for r in restored]
-        out = upscale_image(image, u)
-        paste_faces(out, restored, Ms, upscale=u)
+        if out_dtype is None:
+            out = upscale_image(image, u)
+            paste_faces(out, restored, Ms, upscale=u)
+        else:  # bounded memory: the integer output is built in strips
+            out = _render(image, restored, Ms, u, out_dtype)
         return RestoreResult(image=out, alpha=out_alpha, faces=faces, restored_index=index, crops=crops,
                              restored=restored, transforms=Ms, warped_guides=warped, gray=gray)
 
