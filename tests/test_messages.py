@@ -120,3 +120,24 @@ def test_restorer_accepts_numpy_images():
         r.restore([[0.0]])
     with pytest.raises(HifaceError, match=r"\(H, W, 3\)"):
         r.restore(np.zeros((3, 64, 64), np.uint8))
+
+
+def test_retinaface_download_is_pinned_on_first_use(tmp_path, monkeypatch, capsys):
+    from hiface.faces.retinaface import RETINAFACE_CONFIG, retinaface_weights
+
+    monkeypatch.setenv("HIFACE_CACHE", str(tmp_path))
+    monkeypatch.setenv("HIFACE_OFFLINE", "1")
+    monkeypatch.delenv("HIFACE_RETINAFACE_SHA256", raising=False)
+    f = tmp_path / RETINAFACE_CONFIG["filename"]
+    f.write_bytes(b"pretend weights")
+    assert retinaface_weights() == f
+    side = tmp_path / (f.name + ".sha256")
+    assert side.read_text().startswith(W.sha256_file(f)) and "not verified" in capsys.readouterr().err
+    assert retinaface_weights() == f  # unchanged: fine, no second note
+    assert "not verified" not in capsys.readouterr().err
+    f.write_bytes(b"something else")
+    with pytest.raises(WeightsError, match="changed since it was first used"):
+        retinaface_weights()
+    monkeypatch.setenv("HIFACE_RETINAFACE_SHA256", "0" * 64)  # a pinned checksum wins
+    with pytest.raises(WeightsError, match="checksum mismatch"):
+        retinaface_weights()

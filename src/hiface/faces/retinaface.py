@@ -36,8 +36,11 @@ RETINAFACE_CONFIG = {
     "name": "retinaface-mobilenet0.25",
     "url": "https://github.com/xinntao/facexlib/releases/download/v0.1.0/detection_mobilenet0.25_Final.pth",
     "filename": "detection_mobilenet0.25_Final.pth",
-    # Not pinned: the only copy at hand (../shared, 1,789,735 bytes, sha256 ed6fa7d4...) could
-    # not be compared with the official asset, so no checksum is claimed for the download.
+    # Not pinned: the release publishes no checksum and the only copy at hand (../shared,
+    # 1,789,735 bytes, sha256 ed6fa7d4...) could not be compared with the official asset, so no
+    # checksum is claimed. Instead the download is pinned on first use (retinaface_weights):
+    # its sha256 is recorded beside it and checked on every later run; HIFACE_RETINAFACE_SHA256
+    # pins a checksum you trust.
     "sha256": None,
     "steps": (8, 16, 32),
     "variances": (0.1, 0.2),
@@ -214,17 +217,47 @@ def retinaface_weights(weights: str | Path | None = "default") -> Path:
         if not p.is_file():
             raise WeightsError(f"RetinaFace weight file not found: {p}")
         return p
+    import os
+
     c = RETINAFACE_CONFIG
+    pinned = os.environ.get("HIFACE_RETINAFACE_SHA256") or c["sha256"]
     try:
-        return W.download(c["url"], c["filename"], c["sha256"])
+        path = W.download(c["url"], c["filename"], pinned)
     except WeightsError as e:
         dest = W.cache_dir() / c["filename"]
-        why = ("not in the cache and downloads are disabled (HIFACE_OFFLINE)" if W.is_offline()
-               else f"download failed: {e.__cause__ or e}" if "checksum" not in str(e) else str(e))
+        why = (str(e) if "checksum" in str(e) else
+               "not in the cache and downloads are disabled (HIFACE_OFFLINE)" if W.is_offline()
+               else f"download failed: {e.__cause__ or e}")
         raise WeightsError(
             f"RetinaFace weights are not available ({why}). Download {c['url']} and pass "
             f"it with {flag('--detector-weights PATH', 'weights=PATH')}, or copy it to {dest}; "
             f"or use {flag('--detector dlib', 'the dlib detector')} (offline).") from e
+    if not pinned:
+        _pin_on_first_use(path)
+    return path
+
+
+def _pin_on_first_use(path: Path) -> None:
+    """No published checksum: record the file's sha256 beside it the first time (with a note that it
+    is unverified) and refuse it later if it changed."""
+    import sys
+
+    from ..weights import sha256_file
+
+    side = path.with_name(path.name + ".sha256")
+    got = sha256_file(path)
+    if side.is_file():
+        want = side.read_text().split()[0] if side.read_text().strip() else ""
+        if want and want != got:
+            raise WeightsError(f"{path} changed since it was first used (sha256 {got}, recorded {want} in {side}); "
+                               "delete both files to download it again")
+        return
+    from ..io import write_bytes_atomic
+
+    write_bytes_atomic(side, f"{got}  {path.name}\n".encode())
+    print(f"note: RetinaFace weights {path.name} have no published checksum, so this file is not verified "
+          f"against the release; its sha256 {got[:16]}... is recorded in {side} and checked from now on "
+          "(set HIFACE_RETINAFACE_SHA256 to pin one you trust)", file=sys.stderr)
 
 
 def detect_variant(path: str | Path) -> str:
