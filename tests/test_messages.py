@@ -141,3 +141,18 @@ def test_retinaface_download_is_pinned_on_first_use(tmp_path, monkeypatch, capsy
     monkeypatch.setenv("HIFACE_RETINAFACE_SHA256", "0" * 64)  # a pinned checksum wins
     with pytest.raises(WeightsError, match="checksum mismatch"):
         retinaface_weights()
+
+
+def test_a_damaged_global_name_is_corruption_not_code(tmp_path):
+    import io
+
+    b = io.BytesIO()
+    torch.save({"w": torch.zeros(2)}, b)
+    data = bytearray(b.getvalue())
+    i = data.find(b"_utils\n")
+    data[i + 6] = 0x0E  # one flipped byte inside "torch._utils\n_rebuild_tensor_v2"
+    (tmp_path / "f.pth").write_bytes(bytes(data))
+    with pytest.raises(WeightsError) as ei:
+        W.load_state_dict_file(tmp_path / "f.pth")
+    assert "not a readable checkpoint: corrupt" in str(ei.value) and "arbitrary code" not in str(ei.value)
+    assert "\x0e" not in str(ei.value)

@@ -226,7 +226,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")
             with Image.open(path) as img:
                 w, h = img.size
                 try:
@@ -257,8 +257,6 @@ def read_image(path: str | os.PathLike, *, keep_16bit: bool = False,
     """
     import warnings
 
-    from PIL import Image, UnidentifiedImageError
-
     p = Path(path)
     if not p.exists():
         raise ImageReadError(p, "file not found")
@@ -273,10 +271,18 @@ def read_image(path: str | os.PathLike, *, keep_16bit: bool = False,
     if empty:
         raise ImageReadError(p, "file is empty (0 bytes)")
 
+    # Pillow's warnings (decompression bomb, corrupt EXIF, ...) are not for users: what matters
+    # becomes an ImageReadError, the rest is ignored
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _read_image(p, keep_16bit, max_pixels)
+
+
+def _read_image(p: Path, keep_16bit: bool, max_pixels: int | None) -> ImageData:
+    from PIL import Image, UnidentifiedImageError
+
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(p)
+        img = Image.open(p)
         with img:
             fmt = img.format or (p.suffix.lstrip(".").upper() or "UNKNOWN")
             w0, h0 = img.size

@@ -260,10 +260,12 @@ def create_restorer(name: str, weights: str | Path | None = "default", device: s
     # a training export records its generator's options (e.g. residual): they win over the
     # registry's, explicit overrides win over both
     file_kw = W.export_arch_kwargs(path, cfg.arch) if path is not None else {}
-    net = build_network(cfg, **{**file_kw, **arch_overrides})
-    if path is not None:
+    sd = None
+    if path is not None:  # read the file first: an unreadable one fails before the network is built
         raw = W.load_state_dict_file(path)
         sd = W.select_state_dict(raw, cfg.state_keys, source=str(path))
+    net = build_network(cfg, **{**file_kw, **arch_overrides})
+    if sd is not None:
         W.load_into(net, sd, source=str(path))
     cls = _import(cfg.restorer)
     return cls(net, cfg, device=device)

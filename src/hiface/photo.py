@@ -227,7 +227,7 @@ def _header_alpha_16(path: Path) -> tuple[bool, bool]:
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")
             with Image.open(path) as img:
                 mode = img.mode
                 alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or (

@@ -119,10 +119,16 @@ def load_state_dict_file(path: str | os.PathLike) -> dict:
     except Exception as e:
         text = str(e)
         if "Unsupported global" in text or "unsupported GLOBAL" in text:
+            import importlib.util
             import re
 
-            what = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", text)
-            what = f" (it references {what.group(1)})" if what else ""
+            m = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (.+?) was not an allowed", text, re.S) \
+                or re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", text)
+            if m and not _global_exists(m.group(1)):  # a damaged name (bit flip, truncation), not code
+                shown = m.group(1)[:48].encode("unicode_escape").decode() + ("..." if len(m.group(1)) > 48 else "")
+                raise WeightsError(f"{path} is not a readable checkpoint: corrupt (it refers to {shown}, "
+                                   "which does not exist)") from e
+            what = f" (it references {m.group(1)})" if m else ""
             raise WeightsError(
                 f"refusing to load {path}: besides tensors it pickles Python objects{what}, which could "
                 "run arbitrary code when loaded; hiface never unpickles them. Only if you trust its "
@@ -142,6 +148,30 @@ def load_state_dict_file(path: str | os.PathLike) -> dict:
     if not isinstance(obj, Mapping):
         raise WeightsError(f"{path} does not hold a state dict (found {type(obj).__name__})")
     return dict(obj)
+
+
+def _global_exists(name: str) -> bool:
+    """Whether a pickled global ``module.attr`` names something real, judged without importing
+    anything new: a loaded module must have the attribute; an unloaded one must be installed."""
+    import importlib.util
+    import sys
+
+    parts = name.split(".")
+    if len(parts) < 2 or not all(p.isidentifier() for p in parts):
+        return False
+    for k in range(len(parts) - 1, 0, -1):
+        mod = sys.modules.get(".".join(parts[:k]))
+        if mod is not None:
+            obj = mod
+            for attr in parts[k:]:
+                if not hasattr(obj, attr):
+                    return False
+                obj = getattr(obj, attr)
+            return True
+    try:
+        return importlib.util.find_spec(parts[0]) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def select_state_dict(obj: Mapping, keys: Sequence[str] = ("params_ema", "params"), *, source: str = "file") -> dict:
