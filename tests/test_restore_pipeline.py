@@ -42,7 +42,7 @@ class _Fake(Restorer):
     resize_to_native = True
 
     def __init__(self, fn, size=128, template="ffhq512", guided=False):
-        cfg = PretrainedConfig(name="fake", arch="hiface.models:_identity_net", restorer="x:y", native_size=size,
+        cfg = PretrainedConfig(name="fake", arch="hiface.restorers.base:identity_net", restorer="x:y", native_size=size,
                                template=template, has_weights=False, guided=guided)
         super().__init__(None, cfg)
         self.fn, self.calls = fn, []

@@ -296,7 +296,7 @@ def test_export_writes_ema_generator_with_metadata(tmp_path: Path):
     import torch
     from safetensors import safe_open
 
-    from hiface.models import _import
+    from hiface.registry import import_ref as _import
     from hiface.train.trainer import Trainer, export_generator
     from hiface.weights import load_into, load_state_dict_file
 

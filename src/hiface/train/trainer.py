@@ -61,10 +61,10 @@ def generator_spec(mc: ModelConfig) -> tuple[str, dict[str, Any]]:
 def build_generator(mc: ModelConfig):
     """The HiFaceGAN generator variant of ``mc`` (suppression × replenishment ablation), with
     the official xavier(0.02) initialisation."""
-    from ..models import _import
+    from ..registry import import_ref
 
     spec, kw = generator_spec(mc)
-    return _import(spec)(**kw)
+    return import_ref(spec)(**kw)
 
 
 def build_discriminator(mc: ModelConfig):
