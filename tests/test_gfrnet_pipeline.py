@@ -105,18 +105,7 @@ def _cli(*args, cwd=None):
                           text=True, cwd=cwd, timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
 
 
-def _need_cli_guide():
-    import importlib.util
-
-    if importlib.util.find_spec("hiface.cli.restore") is None:
-        pytest.skip("hiface restore is not in this build yet")
-    h = _cli("restore", "--help")
-    if "--guide" not in h.stdout:
-        pytest.skip("hiface restore has no --guide option yet")
-
-
 def test_cli_guide_without_a_face_is_a_clear_error(shared, tmp_path):
-    _need_cli_guide()
     from PIL import Image
 
     photo = shared("data", "realworld", "whole")
@@ -140,7 +129,6 @@ def test_guided_restorer_refuses_to_run_without_guide():
 
 def test_cli_guided_restore_end_to_end_on_a_shared_pair(shared, tmp_path):
     """`hiface restore LEFT --model gfrnet --guide RIGHT --save-warped` on one shared pair."""
-    _need_cli_guide()
     from PIL import Image
 
     im = Image.open(shared("data", "realworld", "guided-pairs", "gfrnet_IMDB_3.jpg")).convert("RGB")

@@ -10,17 +10,16 @@ import pytest
 import torch
 
 from hiface.archs.dlib_resnet import DlibFaceResNet, read_dlib_tensors
-from hiface.errors import ConfigError, UnavailableError
+from hiface.errors import ConfigError
 from hiface.losses.identity import IdentityLoss, chip_theta, extract_chips
 
 
 def _dlib_or_skip():
+    from conftest import require
+
     from hiface.metrics import face
 
-    try:
-        return face._models()
-    except UnavailableError as e:
-        pytest.skip(str(e))
+    return require(face._models)
 
 
 @pytest.fixture(scope="module")
