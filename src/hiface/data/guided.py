@@ -28,8 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HifaceError, UnavailableError
-from ..weights import dlib_model_path
+from ..errors import HifaceError
 
 __all__ = ["MIRROR_68", "Landmarker", "LandmarkCache", "split_of", "list_split",
            "similarity_to_template", "align_to_template", "make_reference", "degrade_gfrnet", "GuidedTriples",
@@ -53,13 +52,12 @@ class Landmarker:
     """dlib HOG face detector + 68-point shape predictor on RGB uint8 images."""
 
     def __init__(self):
-        try:
-            import dlib
-        except ImportError as e:  # pragma: no cover - dlib is a dev dependency
-            raise UnavailableError("dlib is needed for landmarks: pip install dlib-bin") from e
-        self._dlib = dlib
-        self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(str(dlib_model_path()))
+        from ..assets import import_dlib, load_dlib
+
+        need = "dlib is needed for landmarks"
+        self._dlib = import_dlib(need)
+        self.detector = load_dlib("hog", need)
+        self.predictor = load_dlib("68", need)
 
     def __call__(self, image: np.ndarray, *, fallback_full: bool = False, upsample: int = 1) -> np.ndarray | None:
         """(68, 2) float32 pixel landmarks of the largest face, or None.
