@@ -18,7 +18,7 @@ WORKER = textwrap.dedent("""
     import torch
     from hiface.config import load_yaml
     from hiface.train.config import TrainConfig
-    from hiface.train.trainer import Trainer
+    from hiface.train.tasks.hifacegan import Trainer
 
     run = sys.argv[1]
     # step 1: warm-up (G only), step 2: G then D (both under DDP)
