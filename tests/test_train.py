@@ -272,6 +272,19 @@ def test_resume_with_overrides_records_them(tmp_path: Path):
     assert {"step": 2, "resumed_with": ["loss.lambda_l1=0.5", "train.steps=5"]} in rows
 
 
+def test_time_limit_saves_a_checkpoint_and_exits_0(tmp_path: Path, capsys):
+    from hiface.train.checkpoint import find_checkpoints
+    from hiface.train.tasks.hifacegan import Trainer
+
+    tr = Trainer(tiny("train.steps=5", "train.time_limit_min=1e-9", "log.sample_every=0", "log.val_every=0",
+                      "log.ckpt_every=0"), tmp_path / "r")
+    assert tr.run() == 0 and tr.step == 1
+    assert [p.name for p in find_checkpoints(tmp_path / "r")] == ["step_00000001.pt"]
+    assert "Time limit (1e-09 min) reached at step 1/5" in capsys.readouterr().err
+    again = Trainer(None, tmp_path / "r", resume=True, overrides=["train.time_limit_min=0"])
+    assert again.step == 1 and again.run() == 0 and again.step == 5
+
+
 def test_amp_on_cpu_is_ignored_with_a_warning(tmp_path: Path):
     from hiface.train.tasks.hifacegan import Trainer
 

@@ -68,7 +68,8 @@ with a warning.
 @click.option("--fp16", "half", is_flag=True, help="With --export: store the weights as float16 (half the size).")
 @click.option("--overwrite", is_flag=True, help="Start over in an existing run folder / replace an export.")
 @click.option("--print-config", is_flag=True, help="Print the resolved config as YAML and exit.")
-@click.option("--prepare-data", is_flag=True, help="Run the quality filter and the split, write the lists, exit.")
+@click.option("--prepare-data", is_flag=True, help="Run the quality filter and the split (gfrnet: the split and the landmark cache), "
+                   "write the lists, exit.")
 @friendly_errors
 def train(config_path, overrides, run_dir, resume_dir, export, half, overwrite, print_config, prepare_data):
     """Train or fine-tune a restorer from a YAML config (its task: key picks HiFaceGAN or GFRNet).
