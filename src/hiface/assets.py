@@ -246,14 +246,16 @@ def locate(asset: str | Asset, path: str | os.PathLike | None = None, *, cache: 
     dest = cache / a.filename
     if a.download and a.url:
         if not (is_offline() if offline is None else offline):
-            return download(a.url, a.filename, a.sha256, cache=cache, offline=False, progress=progress, what=a.what)
+            return download(a.url, a.filename, a.sha256, cache=cache, offline=False, progress=progress, what=a.what,
+                            option=a.option or "--weights")
         looked.append("downloads are disabled (HIFACE_OFFLINE)")
     raise MissingAssetError(f"{a.what} not found ({a.filename}); looked in: {', '.join(looked)}. "
                             f"To get it: {_how(a, dest)}")
 
 
 def download(url: str, filename: str, sha256: str | None, *, cache: str | os.PathLike | None = None,
-             offline: bool | None = None, progress: bool = True, what: str | None = None) -> Path:
+             offline: bool | None = None, progress: bool = True, what: str | None = None,
+             option: str = "--weights") -> Path:
     """The cached file for ``url``, downloaded (atomically, with a progress bar, checksum-verified)
     if absent. MissingAssetError in offline mode, WeightsError when the download or checksum fails."""
     cache = Path(cache) if cache else cache_dir()
@@ -265,7 +267,7 @@ def download(url: str, filename: str, sha256: str | None, *, cache: str | os.Pat
     if is_offline() if offline is None else offline:
         raise MissingAssetError(
             f"{what} not found ({filename}); looked in: {cache}; downloads are disabled (HIFACE_OFFLINE). "
-            f"To get it: download {url} and pass its path with --weights, or copy it to {dest}")
+            f"To get it: download {url} and pass its path with {option}, or copy it to {dest}")
     from .io import atomic_path
 
     try:
@@ -283,7 +285,7 @@ def download(url: str, filename: str, sha256: str | None, *, cache: str | os.Pat
         raise
     except Exception as e:  # network errors, disk full, ...
         raise WeightsError(
-            f"could not download {what} from {url}: {e}. Download it by hand and pass its path with --weights "
+            f"could not download {what} from {url}: {e}. Download it by hand and pass its path with {option} "
             f"(or place it at {dest}).") from e
     return dest
 

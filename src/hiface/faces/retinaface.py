@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 
 from ..assets import ASSETS
-from ..errors import WeightsError
 from .detect import Detector, Face
 
 __all__ = ["RetinaFace", "RetinaFaceDetector", "prior_boxes", "decode", "decode_landmarks",

@@ -26,7 +26,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import UnavailableError
 
 __all__ = ["PerceptualLoss", "LAMBDA_PERCEPTUAL", "LAYER_WEIGHTS"]
 
