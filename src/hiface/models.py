@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import WeightsError
 from .registry import (
     PretrainedConfig,
     get_model_config,
@@ -36,23 +35,9 @@ def build_network(cfg: PretrainedConfig, **overrides):
 def resolve_weights(cfg: PretrainedConfig, weights: str | Path | None, *, cache=None, offline=None) -> Path | None:
     """Map the ``weights`` argument to a file: None -> random init, "default" -> shipped file or
     the verified download of the official release, a path -> that file."""
-    from . import weights as W
+    from .assets import model_weights
 
-    if weights is None or (not cfg.has_weights and str(weights) == "default"):
-        return None
-    if str(weights) != "default":
-        p = Path(weights).expanduser()
-        if not p.is_file():
-            raise WeightsError(f"weight file not found: {p}")
-        return p
-    if cfg.package_file:
-        p = Path(__file__).parent / "weights" / cfg.package_file
-        if not p.is_file():
-            raise WeightsError(f"the packaged weights of {cfg.name} are missing from this install ({p}); reinstall hiface")
-        return p
-    if cfg.url:
-        return W.download(cfg.url, cfg.filename or Path(cfg.url).name, cfg.sha256, cache=cache, offline=offline)
-    raise WeightsError(f"model {cfg.name!r} has no default weights; pass a file with --weights")
+    return model_weights(cfg, weights, cache=cache, offline=offline)
 
 
 def create_restorer(name: str, weights: str | Path | None = "default", device: str = "cpu", *,

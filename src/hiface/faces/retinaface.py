@@ -25,20 +25,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import WeightsError
+from ..assets import ASSETS
 from .detect import Detector, Face
 
 __all__ = ["RetinaFace", "RetinaFaceDetector", "prior_boxes", "decode", "decode_landmarks",
            "RETINAFACE_CONFIG", "retinaface_weights"]
 
-#: registry-like weight entry (the official facexlib release asset)
+#: network constants; the weight file (the official facexlib release) is hiface.assets.ASSETS["retinaface"]
 RETINAFACE_CONFIG = {
     "name": "retinaface-mobilenet0.25",
-    "url": "https://github.com/xinntao/facexlib/releases/download/v0.1.0/detection_mobilenet0.25_Final.pth",
-    "filename": "detection_mobilenet0.25_Final.pth",
-    # Not pinned: the only copy at hand (../shared, 1,789,735 bytes, sha256 ed6fa7d4...) could
-    # not be compared with the official asset, so no checksum is claimed for the download.
-    "sha256": None,
+    "url": ASSETS["retinaface"].url,
+    "filename": ASSETS["retinaface"].filename,
+    "sha256": ASSETS["retinaface"].sha256,  # not pinned: see hiface.assets
     "steps": (8, 16, 32),
     "variances": (0.1, 0.2),
     "mean_bgr": (104.0, 117.0, 123.0),
@@ -93,26 +91,11 @@ def decode_landmarks(pre: np.ndarray, priors: np.ndarray, variances=RETINAFACE_C
 
 
 def retinaface_weights(weights: str | Path | None = "default") -> Path:
-    """Resolve the detector's weight file: a path, or "default" = the cached official release
-    (downloaded unless HIFACE_OFFLINE; see :func:`hiface.weights.download`)."""
-    from .. import weights as W
+    """The detector's weight file: a path, or "default" = the official release found or
+    downloaded by :func:`hiface.assets.locate` (cache; download unless HIFACE_OFFLINE)."""
+    from ..assets import locate
 
-    if weights is not None and str(weights) != "default":
-        p = Path(weights).expanduser()
-        if not p.is_file():
-            raise WeightsError(f"RetinaFace weight file not found: {p}")
-        return p
-    c = RETINAFACE_CONFIG
-    try:
-        return W.download(c["url"], c["filename"], c["sha256"])
-    except WeightsError as e:
-        dest = W.cache_dir() / c["filename"]
-        why = ("not in the cache and downloads are disabled (HIFACE_OFFLINE)" if W.is_offline()
-               else f"download failed: {e.__cause__ or e}" if "checksum" not in str(e) else str(e))
-        raise WeightsError(
-            f"RetinaFace weights are not available ({why}). Download {c['url']} and pass "
-            f"it with --detector-weights PATH (Python: weights=PATH), or copy it to {dest}; "
-            "or use --detector dlib (offline).") from e
+    return locate("retinaface", None if weights is None or str(weights) == "default" else weights)
 
 
 def detect_variant(path: str | Path) -> str:
