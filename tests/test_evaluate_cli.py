@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from hiface.cli.evaluate import pair_files, pick_extremes
+from hiface.evaluation.evaluate import pair_files, pick_extremes
 from hiface.cli.main import cli
 from hiface.errors import HifaceError
 from hiface.io import write_image

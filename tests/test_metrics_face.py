@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hiface.errors import UnavailableError
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +23,9 @@ def face_256():
 def face_mod():
     from hiface.metrics import face
 
-    try:
-        face._models()
-    except UnavailableError as e:
-        pytest.skip(str(e))
+    from conftest import require
+
+    require(face._models)
     return face
 
 

@@ -1,6 +1,6 @@
 """Non-learned baselines for ``hiface benchmark``, as Restorer-like callables.
 
-Each baseline maps aligned faces to faces of the same size, like :class:`hiface.models.Restorer`:
+Each baseline maps aligned faces to faces of the same size, like :class:`hiface.restorers.Restorer`:
 ``baseline(x)`` with ``x`` a (B, 3, H, W) or (3, H, W) float tensor in [0, 1], or
 ``baseline.restore_array(img)`` on an (H, W, 3) uint8 RGB array.
 

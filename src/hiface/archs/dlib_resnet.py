@@ -151,9 +151,9 @@ def load_dlib_face_resnet(path: str | Path | None = None) -> DlibFaceResNet:
     mode with frozen parameters. Raises UnavailableError when the model file is missing and
     ValueError when the file's tensors do not match the architecture."""
     if path is None:
-        from ..weights import dlib_model_path
+        from ..assets import locate
 
-        path = dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")
+        path = locate("dlib_face_rec")
     net = DlibFaceResNet()
     convs: list[tuple[nn.Conv2d, _Affine]] = [(net.conv1, net.bn1)]
     for u in net.units:

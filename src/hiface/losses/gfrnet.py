@@ -12,7 +12,7 @@ landmarks in *pixel* coordinates (x, y) of an H×W image. Pure functions, differ
   (paper's symmetry loss, our formulation: see the function).
 
 Reconstruction (MSE + perceptual) and the global/local GAN losses live with the training
-loop (``hiface.train.gfrnet``).
+loop (``hiface.train.tasks.gfrnet``, ``hiface train`` with ``task: gfrnet``).
 """
 from __future__ import annotations
 

@@ -27,10 +27,11 @@ __all__ = ["IdentityLoss", "dlib_chip_affine", "chip_theta", "extract_chips"]
 
 
 def _detector():
-    """dlib, its HOG detector and 5-point predictor (the face pipeline's cached loaders)."""
-    from ..faces.dlib_detector import _import_dlib, _load
+    """dlib, its HOG detector and 5-point predictor (loaded once per process, :mod:`hiface.assets`)."""
+    from ..assets import import_dlib, load_dlib
 
-    return _import_dlib("the identity loss needs dlib", ""), _load("hog"), _load("5")
+    need = "the identity loss needs dlib"
+    return import_dlib(need), load_dlib("hog", need), load_dlib("5", need)
 
 
 def dlib_chip_affine(img: np.ndarray, size: int = DLIB_CHIP_SIZE,
