@@ -96,7 +96,7 @@ def test_resolve_weights_goes_through_assets(env, tmp_path):
     assert resolve_weights(cfg, None) is None
     with pytest.raises(MissingAssetError, match="gfrnet weights not found: .*x.safetensors does not exist"):
         resolve_weights(cfg, tmp_path / "x.safetensors")
-    with pytest.raises(MissingAssetError, match="no default weights; pass a file with --weights"):
+    with pytest.raises(MissingAssetError, match="no default weights; pass a file with weights=PATH"):
         resolve_weights(get_model_config("hifacegan"), "default")
 
 

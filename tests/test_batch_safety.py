@@ -210,7 +210,8 @@ def test_two_processes_never_do_the_same_work(tmp_path):
     rec = J.JobRecord(out).refresh()
     assert len(rec.tasks) == 8 and all(e["status"] == "done" for e in rec.tasks.values())
     lines = [json.loads(s) for s in (out / J.JOB_FILE).read_text().splitlines()]
-    assert len([d for d in lines if d["type"] == "task"]) == 8
+    assert len([d for d in lines if d["type"] == "task" and d["status"] == "done"]) == 8
+    assert len([d for d in lines if d["type"] == "task" and d["status"] == "started"]) == 8
     assert not list(out.glob(".*" + J.LOCK_SUFFIX))
 
 
@@ -280,3 +281,29 @@ def test_gif_rgba_jpg_icc_exif(tmp_path):
                     "--strip-metadata")
     o = Image.open(tmp_path / "strip" / "cam.jpg")
     assert code == 0 and o.info.get("icc_profile") == icc and 0x010F not in o.getexif()
+
+
+def test_crash_between_writing_and_recording_is_resumed(tmp_path, monkeypatch):
+    """Ctrl-C after an output was written but before it was recorded: the next run knows the
+    output is its own (the task was recorded as started with the same settings) and redoes it."""
+    import hiface.jobs as jobs_mod
+
+    _photos(tmp_path / "in", 2)
+    args = [tmp_path / "in", "-o", tmp_path / "out", "--model", "identity", "--upscale", "1"]
+    real = jobs_mod.Job.mark_done
+    calls = {"n": 0}
+
+    def crash_on_second(self, task, outputs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # p1.png is on disk, its "done" line is not
+        return real(self, task, outputs)
+
+    monkeypatch.setattr(jobs_mod.Job, "mark_done", crash_on_second)
+    code, out = run(restore, *args)
+    assert code == 130 and (tmp_path / "out" / "p1.png").is_file()
+    monkeypatch.setattr(jobs_mod.Job, "mark_done", real)
+    code, out = run(restore, *args)
+    assert code == 0 and "1 file(s) done" in out and "1 skipped" in out, out
+    code, out = run(restore, *args[:3], "--model", "identity", "--upscale", "2")  # other settings: still refused
+    assert code == 1 and "different settings" in out

@@ -179,7 +179,7 @@ def restore_files(items: Sequence[tuple[Path, Path]], outdir: str | os.PathLike,
         pipe.progress = face_progress(task.source) if face_progress else None
         fr = restore_file(task.source, outdir, pipe, root=task.data, aligned=aligned, ext=ext,
                           save_faces=save_faces, compare=compare, guide=guide_px, guide_face=guide_face,
-                          save_warped=save_warped, overwrite=overwrite, strip_metadata=strip_metadata,
+                          save_warped=save_warped, overwrite=overwrite or task.replace, strip_metadata=strip_metadata,
                           max_megapixels=max_megapixels,
                           progress=frame_progress(task.source) if frame_progress else None)
         fr.result = None  # do not keep every photo's pixels alive in the summary

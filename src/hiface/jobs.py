@@ -18,7 +18,7 @@ the *settings* that decide the output pixels (model, weight checksum, options, h
   what was not, and re-running the same command finishes the rest.
 
 Record lines (JSON): ``{"type": "settings", "id", "settings"}`` once per distinct settings, and
-``{"type": "task", "key", "status": "done"|"failed", "settings", "input": {size, mtime_ns},
+``{"type": "task", "key", "status": "started"|"done"|"failed", "settings", "input": {size, mtime_ns},
 "outputs": [{"path" (relative to the folder), "size"}], "reason", "time", "host", "pid"}``.
 """
 from __future__ import annotations
@@ -95,6 +95,7 @@ class Task:
     outputs: list[Path] = field(default_factory=list)  #: outputs it will write (first = main; may be incomplete)
     stamp: dict[str, int] = field(default_factory=dict)
     data: Any = None             #: anything the runner needs (e.g. the input's root folder)
+    replace: bool = False        #: its outputs may exist from an interrupted run of this job: replace them
 
     @classmethod
     def for_file(cls, source: str | os.PathLike, outputs: Sequence[Path] = (), data: Any = None) -> "Task":
@@ -277,6 +278,11 @@ class Job:
             return Decision("run")
         e = self.record.tasks.get(task.key)
         existing = [p for p in task.outputs if p.exists()]
+        if e is not None and e.get("status") == "started" and e.get("settings") == self.settings_id \
+                and (not task.stamp or not e.get("input") or e["input"] == task.stamp):
+            # interrupted (Ctrl-C, crash) between writing outputs and recording them: they are ours
+            task.replace = True
+            return Decision("run", "interrupted earlier")
         if e is not None and e.get("status") == "done":
             recorded = [(self.outdir / o["path"], o.get("size")) for o in e.get("outputs", [])]
             intact = all(p.is_file() and (s is None or p.stat().st_size == s) for p, s in recorded)
@@ -401,6 +407,12 @@ class Job:
             self.record.append({"type": "settings", "id": self.settings_id, "settings": self.settings})
             self.record.settings[self.settings_id] = self.settings
 
+    def _mark(self, task: Task, status: str) -> None:
+        self._ensure_settings()
+        e = self._entry(task, status)
+        self.record.append(e)
+        self.record.tasks[task.key] = e
+
     def mark_done(self, task: Task, outputs: Sequence[Path]) -> None:
         self._ensure_settings()
         e = self._entry(task, "done", outputs)
@@ -440,6 +452,7 @@ class Job:
                             out = Outcome(task, "failed", f"{d.reason} (use {flag('--overwrite', 'overwrite=True')} "
                                                           "to replace)")
                         else:
+                            self._mark(task, "started")  # outputs written before "done" are known to be ours
                             try:
                                 written, info = fn(task)
                             except errors as e:  # noqa: PERF203
