@@ -54,7 +54,6 @@ def load_state_dict_file(path: str | os.PathLike) -> dict:
     except Exception as e:
         text = str(e)
         if "Unsupported global" in text or "unsupported GLOBAL" in text:
-            import importlib.util
             import re
 
             m = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (.+?) was not an allowed", text, re.S) \

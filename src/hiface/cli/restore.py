@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ..errors import HifaceError
-from ..photo import DEFAULT_MODEL, VIDEO_EXTS
+from ..photo import DEFAULT_MODEL
 from ._common import BatchReport, expand_inputs_with_roots, friendly_errors, progress, step_bar
 
 DETECTORS = ("dlib", "dlib-cnn", "retinaface")
