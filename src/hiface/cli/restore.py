@@ -96,6 +96,7 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
         raise click.UsageError("give at least one INPUT (file, folder or glob)")
     name = model or DEFAULT_MODEL
     import hiface
+
     from ..io import IMAGE_EXTS, read_image
     from ..photo import RestoreOptions, _as_float, load_pipeline, restore_file
 
