@@ -91,8 +91,8 @@ def test_dlib_model_files_found_without_importing_the_package():
     """face_recognition_models' __init__ imports pkg_resources: hiface locates its files with find_spec."""
     import sys
 
-    from hiface.errors import UnavailableError
     from hiface.assets import dlib_model_path
+    from hiface.errors import UnavailableError
 
     try:
         p = dlib_model_path("shape_predictor_5_face_landmarks.dat")
