@@ -397,7 +397,7 @@ def create_server_app(root: Path, limits: Limits = Limits(), device: str = "cpu"
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     return gr.mount_gradio_app(app, demo, path="", footer_links=[], run_history=False, ssr_mode=False,
                                pwa=False, mcp_server=False, enable_monitoring=False, show_error=True,
-                               max_file_size=int(limits.max_upload_mb * 1e6), css=CSS,
+                               max_file_size=limits.max_upload_bytes, css=CSS,
                                theme=gr.themes.Default())
 
 
@@ -433,7 +433,8 @@ def serve(host: str = "127.0.0.1", port: int = 7860, limits: Limits = Limits(), 
         main = threading.current_thread() is threading.main_thread()
         prev = signal.signal(signal.SIGTERM, _sigterm) if main else None
         try:
-            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
+                        timeout_graceful_shutdown=3)  # open tabs keep streams open: do not wait for them
         except KeyboardInterrupt:
             pass
         finally:

@@ -35,6 +35,8 @@ __all__ = ["Limits", "LimitError", "Cancelled", "check_uploads", "check_output_s
 #: still be finishing its current model call when the next one starts)
 RUN_LOCK = threading.Lock()
 
+MB = 1 << 20
+
 #: formats a browser shows; other outputs (TIFF) get a PNG preview for the page
 _BROWSER_EXTS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -52,10 +54,14 @@ class Limits:
     """What one job may contain (``hiface serve --max-...``)."""
 
     max_files: int = 10
-    max_upload_mb: float = 50.0        #: per file
+    max_upload_mb: float = 50.0        #: per file (MB = 2**20 bytes, as the browser's message counts)
     max_megapixels: float = 16.0       #: input photo (or video frame)
     max_output_megapixels: float = 64.0
     max_video_seconds: float = 20.0
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * MB)
 
     def describe(self) -> str:
         return (f"Up to {self.max_files} files of at most {self.max_upload_mb:g} MB and "
@@ -90,8 +96,8 @@ def _check_one(p: Path, limits: Limits) -> str | None:
         size = p.stat().st_size
     except OSError as e:
         return f"{name}: cannot be read ({e.strerror or e})."
-    if size > limits.max_upload_mb * 1e6:
-        return f"{name}: {size / 1e6:.1f} MB is over the upload limit of {limits.max_upload_mb:g} MB per file."
+    if size > limits.max_upload_bytes:
+        return f"{name}: {size / MB:.1f} MB is over the upload limit of {limits.max_upload_mb:g} MB per file."
     if size == 0:
         return f"{name}: the file is empty."
     if ext in VIDEO_EXTS:
@@ -144,16 +150,20 @@ def check_uploads(paths: list[str | Path], limits: Limits) -> tuple[list[Path], 
 
 
 def check_output_size(p: Path, upscale: float, limits: Limits) -> str | None:
-    """Message when ``p`` at ``upscale`` would exceed the output megapixel limit."""
-    if p.suffix.lower() in VIDEO_EXTS:
-        from ..video import probe_video
+    """Message when ``p`` at ``upscale`` would exceed the output megapixel limit (None when it
+    fits, or when ``p`` cannot be read: restoring it then says why)."""
+    try:
+        if p.suffix.lower() in VIDEO_EXTS:
+            from ..video import probe_video
 
-        w, h = probe_video(p).size
-    else:
-        from PIL import Image
+            w, h = probe_video(p).size
+        else:
+            from PIL import Image
 
-        with Image.open(p) as im:
-            w, h = im.size
+            with Image.open(p) as im:
+                w, h = im.size
+    except Exception:  # noqa: BLE001 - unreadable: restore_file reports why
+        return None
     ow, oh = int(round(w * upscale)), int(round(h * upscale))
     if ow * oh > limits.max_output_megapixels * 1e6:
         return (f"{_display_name(p)}: the result at up-scale {upscale:g} would be {ow}×{oh} = "
