@@ -177,6 +177,23 @@ def _requested_hosts(d) -> set[str]:
     return hosts
 
 
+def test_offline_page_helpers():
+    _require(_has("gradio"), "gradio is not installed (pip install 'hiface[web]')")
+    from hiface.web.app import is_loopback, scrub_external_urls, strip_external_meta
+
+    html = ('<meta charset="utf-8" />\n<meta\n\tproperty="og:image"\n\tcontent="https://raw.githubusercontent.com/x.jpg"\n/>'
+            '<meta name="twitter:creator" content="@Gradio" /><meta name="viewport" content="width=device-width" />')
+    assert strip_external_meta(html) == '<meta charset="utf-8" />\n<meta name="viewport" content="width=device-width" />'
+    cfg = {"root": "http://127.0.0.1:7860", "value": "https://example.org/kept.png",
+           "example_inputs": [{"path": "https://github.com/a/bus.png", "orig_name": "bus.png"},
+                              {"url": "http://127.0.0.1:7860/file=a.png"}]}
+    assert scrub_external_urls(cfg) == {
+        "root": "http://127.0.0.1:7860", "value": "https://example.org/kept.png",
+        "example_inputs": [{"path": "", "orig_name": "bus.png"}, {"url": "http://127.0.0.1:7860/file=a.png"}]}
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.org")
+
+
 def test_page_html_references_no_external_host(server):
     html = _get(server.url).decode()
     hosts = set(re.findall(r"(?:https?|wss?)://([^/\"'\s<>\\)]+)", html))
@@ -272,6 +289,29 @@ def test_limits_are_explained(server, browser, tmp_path):
     _open(d, server.url)
     _upload(d, PORTRAIT, PORTRAIT, PORTRAIT, PORTRAIT)
     _wait(d, lambda d: "Too many files: 4 (at most 3 per run)" in _status(d), what="the file count message")
+
+
+def test_cancel_then_restore_again(server, browser):
+    """Cancel answers at once with what was done, and the next Restore runs (nothing stays locked)."""
+    from selenium.webdriver.common.by import By
+
+    d = browser
+    ex = ROOT / "examples"
+    _open(d, server.url)
+    _upload(d, ex / "group.jpg", PORTRAIT, ex / "face_tiny.png")
+    _wait(d, lambda d: "Ready: 3 file(s)" in _status(d), what="the upload")
+    d.find_element(By.ID, "restore").click()
+    # press Cancel once the job runs (progress shows), or at the latest when it is done
+    _wait(d, lambda d: re.search(r"loading|finding faces|restoring face|pasting|Working|Same result",
+                                 d.find_element(By.ID, "before-after").text + _status(d)), what="progress")
+    d.find_element(By.ID, "cancel").click()
+    _wait(d, lambda d: "Cancelled" in _status(d) and "Press Restore to start again." in _status(d), what="Cancel")
+    d.find_element(By.ID, "restore").click()
+    _wait(d, lambda d: "Same result on the command line" in _status(d), timeout=55, what="the second run")
+    assert _status(d).count("Restored photo") == 3
+    assert d.find_element(By.ID, "photo-select").is_displayed()  # several photos: choose which to compare
+    links = [a.get_attribute("href") for a in d.find_elements(By.CSS_SELECTOR, "#downloads a")]
+    assert links[0].endswith("/hiface-results.zip") and len(links) == 4, links
 
 
 def test_non_local_bind_warns_and_port_in_use_is_one_line(tmp_path):

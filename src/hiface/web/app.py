@@ -15,6 +15,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,7 @@ def is_loopback(host: str) -> bool:
 class _Session:
     dir: Path
     cancel: threading.Event = field(default_factory=threading.Event)
+    busy: threading.Event = field(default_factory=threading.Event)  #: a job is computing (not waiting at a yield)
     uploads: set[str] = field(default_factory=set)
     results: list[PhotoResult] = field(default_factory=list)
     runs: int = 0
@@ -238,6 +240,11 @@ def build_app(root: Path, limits: Limits = Limits(), device: str = "cpu", allow_
                 lines.append(f"Restored {what} {r.source}: {r.n_faces} face(s) in {r.timings.get('total', 0):.1f} s.")
         return lines
 
+    def cancelled_lines(results: list[PhotoResult]) -> list[str]:
+        # the same text from Cancel's handler and from the stopped job, whichever arrives last
+        return result_lines(results) + [f"Cancelled{f' after {len(results)} file(s)' if results else ''}. "
+                                        "Press Restore to start again."]
+
     def on_upload(files, request: gr.Request):
         s = sessions.get(request.session_hash)
         files = files or []
@@ -253,12 +260,15 @@ def build_app(root: Path, limits: Limits = Limits(), device: str = "cpu", allow_
             lines.insert(0, f"Ready: {len(ok)} file(s). Choose the settings and press Restore.")
         return _status_md(lines)
 
-    def on_model(name: str):
+    def on_model(name: str, auto: bool):
         c = model_choice(name)
         fid = c.default_fidelity if c.default_fidelity is not None else 0.5
         return (model_markdown(name),
                 gr.update(interactive=c.supports_fidelity),
-                gr.update(interactive=c.supports_fidelity, value=fid))
+                gr.update(interactive=c.supports_fidelity and not auto, value=fid))
+
+    def on_fidelity_auto(auto: bool, name: str):
+        return gr.update(interactive=model_choice(name).supports_fidelity and not auto)
 
     def on_restore(files, model, fid_auto, fid, background, detector, upscale, batch_size,
                    request: gr.Request, progress=gr.Progress()):
@@ -295,12 +305,23 @@ def build_app(root: Path, limits: Limits = Limits(), device: str = "cpu", allow_
         def prog(f: float, text: str) -> None:
             progress(None if f < 0 else f, desc=text)
 
+        it = run_job(ok, settings, run_dir, limits=limits, device=device, progress=prog, cancel=token)
         try:
-            for pr in run_job(ok, settings, run_dir, limits=limits, device=device, progress=prog, cancel=token):
+            while True:
+                s.busy.set()
+                try:
+                    pr = next(it)
+                except StopIteration:
+                    break
+                finally:
+                    s.busy.clear()
                 results.append(pr)
+                if token.is_set():  # Cancel was pressed while this file was finishing
+                    yield render(results, lines + cancelled_lines(results), None)
+                    return
                 yield render(results, lines + result_lines(results) + ["Working…"], None)
         except Cancelled:
-            yield render(results, lines + result_lines(results) + ["Cancelled."], None)
+            yield render(results, lines + cancelled_lines(results), None)
             return
         except HifaceError as e:
             yield render(results, lines + result_lines(results) + [f"Error: {e}"], None)
@@ -318,8 +339,13 @@ def build_app(root: Path, limits: Limits = Limits(), device: str = "cpu", allow_
         return (str(r.before), str(r.preview))
 
     def on_cancel(request: gr.Request):
-        sessions.get(request.session_hash).cancel.set()
-        return _status_md(["Cancelling… (the current step finishes first)"])
+        s = sessions.get(request.session_hash)
+        s.cancel.set()
+        t = time.monotonic()
+        while s.busy.is_set() and time.monotonic() - t < 30:  # the current model call finishes first
+            time.sleep(0.1)
+        time.sleep(0.3)  # let an update the job sent just before land first
+        return _status_md(cancelled_lines(s.results))
 
     def on_unload(request: gr.Request):
         sessions.close(request.session_hash)
@@ -339,11 +365,11 @@ def build_app(root: Path, limits: Limits = Limits(), device: str = "cpu", allow_
                 model_info = gr.Markdown(model_markdown(default_model), elem_classes=["hiface-note"])
                 d = models[0]
                 with gr.Row():
-                    fid_auto = gr.Checkbox(value=True, label="Fidelity: auto", elem_id="fidelity-auto",
-                                           interactive=d.supports_fidelity)
+                    fid_auto = gr.Checkbox(value=True, label="Fidelity: auto (untick to set it)",
+                                           elem_id="fidelity-auto", interactive=d.supports_fidelity)
                     fid = gr.Slider(0, 1, value=d.default_fidelity if d.default_fidelity is not None else 0.5,
                                     step=0.05, label="Fidelity (0 = strongest restoration, 1 = closest to input)",
-                                    interactive=d.supports_fidelity, elem_id="fidelity")
+                                    interactive=False, elem_id="fidelity")
                 background = gr.Dropdown(choices=bgs, value=bgs[0][1], label="Background up-sampler",
                                          elem_id="background")
                 detector = gr.Dropdown(choices=detector_choices(), value="dlib", label="Face detector",
@@ -362,7 +388,7 @@ def build_app(root: Path, limits: Limits = Limits(), device: str = "cpu", allow_
                 slider = gr.ImageSlider(label="Before | after (drag the handle)", type="filepath",
                                         elem_id="before-after", buttons=["download", "fullscreen"])
                 video = gr.Video(label="Restored video", visible=False, interactive=False, elem_id="video")
-                gallery = gr.Gallery(label="Faces: aligned input | restored", columns=3, height="auto",
+                gallery = gr.Gallery(label="Faces: aligned input | restored", columns=3, height="auto", preview=False, fit_columns=False,
                                      object_fit="contain", elem_id="faces")
                 table = gr.Dataframe(value=empty_table(), label="Faces", interactive=False,
                                      elem_id="face-table")
@@ -373,8 +399,10 @@ def build_app(root: Path, limits: Limits = Limits(), device: str = "cpu", allow_
         outputs = [status, photo, slider, video, gallery, table, timings, downloads]
         files.change(on_upload, inputs=[files], outputs=[status], concurrency_limit=None,
                      concurrency_id="light", show_progress="hidden", api_visibility="private")
-        model.change(on_model, inputs=[model], outputs=[model_info, fid_auto, fid], concurrency_limit=None,
+        model.change(on_model, inputs=[model, fid_auto], outputs=[model_info, fid_auto, fid], concurrency_limit=None,
                      concurrency_id="light", show_progress="hidden", api_visibility="private")
+        fid_auto.change(on_fidelity_auto, inputs=[fid_auto, model], outputs=[fid], concurrency_limit=None,
+                        concurrency_id="light", show_progress="hidden", api_visibility="private")
         job = run_btn.click(on_restore, inputs=[files, model, fid_auto, fid, background, detector, upscale, batch],
                             outputs=outputs, concurrency_limit=1, concurrency_id="restore",
                             api_visibility="private")

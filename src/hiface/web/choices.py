@@ -6,6 +6,7 @@ up-sampler (e.g. Real-ESRGAN) extend :data:`BACKGROUNDS` -- the page's list come
 """
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,7 @@ def _how_to_get(cfg, status: str) -> str:
         fname = cfg.filename or Path(cfg.url).name
         return (f"Its weights are not in the cache. Run `hiface restore photo.jpg -o out/ --model {cfg.name}` "
                 f"once with internet access (it downloads and verifies them), or download {cfg.url} and "
-                f"copy it to {cache_dir() / fname}; then restart `hiface serve`.")
+                f"copy it to {cache_dir() / fname}; then press Restore again.")
     if status == "--weights only":
         return (f"There is no official download hiface can verify: convert a checkpoint with "
                 f"`hiface convert` and use the command line (`hiface restore ... --model {cfg.name} "
@@ -89,7 +90,8 @@ def model_markdown(name: str) -> str:
     fid = (f"Fidelity: supported (its default: {c.default_fidelity:g})." if c.supports_fidelity
            and c.default_fidelity is not None else "Fidelity: supported." if c.supports_fidelity
            else "Fidelity: not used by this model.")
-    text = f"**{c.name}**: {where}. {c.description} {fid}"
+    first = re.split(r"(?<=\.)\s", c.description.strip(), maxsplit=1)[0] if c.description else ""
+    text = f"**{c.name}**: {where}. {first} {fid}"
     if c.how_to_get:
         text += f"\n\n{c.how_to_get}"
     return text
