@@ -17,6 +17,11 @@ PORTRAIT = ROOT / "examples" / "portrait_old.jpg"
 GROUP = ROOT / "examples" / "group.jpg"
 
 
+@pytest.fixture
+def dlib():
+    return pytest.importorskip("dlib", reason="the default face detector needs dlib (the faces extra)")
+
+
 def test_model_list_says_what_runs_offline():
     from hiface.web.choices import model_choices, model_markdown
 
@@ -87,7 +92,7 @@ def test_output_size_limit(tmp_path):
                    "limit of 1 MP; choose a smaller up-scale.")
 
 
-def test_job_writes_the_cli_result(tmp_path):
+def test_job_writes_the_cli_result(tmp_path, dlib):
     """Same bytes as restore_file with the same options (what `hiface restore` runs), plus the
     page's extras: a before image of the output's size, one input|restored pair per face, rows."""
     from PIL import Image
@@ -123,7 +128,7 @@ def test_job_writes_the_cli_result(tmp_path):
         assert zf.read("group.jpg") == cli.output.read_bytes()
 
 
-def test_job_keeps_same_named_inputs_apart_and_reports_failures(tmp_path):
+def test_job_keeps_same_named_inputs_apart_and_reports_failures(tmp_path, dlib):
     from hiface.web.choices import Settings
     from hiface.web.jobs import Limits, run_job
 
@@ -136,7 +141,7 @@ def test_job_keeps_same_named_inputs_apart_and_reports_failures(tmp_path):
     assert res[1].output is None and res[1].error.startswith("portrait_old.jpg: ")
 
 
-def test_cancel_stops_the_job_and_frees_the_lock(tmp_path):
+def test_cancel_stops_the_job_and_frees_the_lock(tmp_path, dlib):
     from hiface.web.choices import Settings
     from hiface.web.jobs import RUN_LOCK, Cancelled, run_job
 
@@ -150,3 +155,35 @@ def test_cancel_stops_the_job_and_frees_the_lock(tmp_path):
         list(run_job([GROUP, PORTRAIT], Settings(batch_size=1), tmp_path / "web", progress=prog, cancel=cancel))
     assert not RUN_LOCK.locked()
     assert not (tmp_path / "web" / "restored" / "group.jpg").exists()  # stopped before writing
+
+
+def test_video_job_and_limit(tmp_path, dlib):
+    """A short video: restored like `hiface restore clip.mp4` (frame progress, same bytes as the
+    CLI's restore_file); a video over the length limit is refused with its length."""
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    from PIL import Image
+
+    from hiface.photo import load_pipeline, restore_file
+    from hiface.web.choices import Settings
+    from hiface.web.jobs import Limits, check_uploads, run_job
+
+    clip = tmp_path / "clip.mp4"
+    base = np.asarray(Image.open(PORTRAIT).convert("RGB").resize((192, 192)))
+    w = imageio_ffmpeg.write_frames(str(clip), (192, 192), fps=10, codec="libx264", macro_block_size=1,
+                                    quality=9, ffmpeg_log_level="error")
+    w.send(None)
+    for i in range(3):
+        w.send(np.ascontiguousarray(np.roll(base, 2 * i, axis=1)))
+    w.close()
+    ok, msgs = check_uploads([clip], Limits(max_video_seconds=0.1))
+    assert ok == [] and msgs[0].startswith("clip.mp4: 0.3 s is longer than the limit of 0.1 s for videos")
+    from hiface.web.jobs import LimitError
+
+    with pytest.raises(LimitError, match="Only one video per run"):
+        check_uploads([clip, clip], Limits())
+    steps = []
+    (r,) = run_job([clip], Settings(upscale=1), tmp_path / "web", progress=lambda f, t: steps.append(t))
+    assert r.is_video and r.output == tmp_path / "web" / "restored" / "clip.mp4" and r.n_faces == 3
+    assert "clip.mp4: frame 3" in steps
+    cli = restore_file(clip, tmp_path / "cli", load_pipeline(RestoreOptions(upscale=1), cache=False))
+    assert r.output.read_bytes() == cli.output.read_bytes()

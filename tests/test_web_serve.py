@@ -71,8 +71,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = base / "server.log"
         self._logf = open(self.log, "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "hiface.cli.main", "serve", "--port", str(self.port), *args],
-                                     cwd=self.cwd, env=_env(self.home, self.tmp), stdout=self._logf,
+        cmd = [sys.executable, "-m", "hiface.cli.main", "serve", "--port", str(self.port), *args]
+        self.proc = subprocess.Popen(cmd, cwd=self.cwd, env=_env(self.home, self.tmp), stdout=self._logf,
                                      stderr=subprocess.STDOUT)
         t0 = time.time()
         while time.time() - t0 < 90:
@@ -105,6 +105,7 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     _require(_has("gradio"), "gradio is not installed (pip install 'hiface[web]')")
+    _require(_has("dlib"), "dlib is not installed (the default face detector; the faces extra)")
     s = Server(tmp_path_factory.mktemp("serve"), SERVER_ARGS)
     yield s
     s.stop()
@@ -113,7 +114,8 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser(server):
     _require(_has("selenium"), "selenium is not installed (pip install selenium, see the dev extra)")
-    _require(bool(CHROMIUM and CHROMEDRIVER), "chromium/chromedriver not found (apt-get install chromium chromium-driver)")
+    _require(bool(CHROMIUM and CHROMEDRIVER),
+             "chromium/chromedriver not found (apt-get install chromium chromium-driver)")
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -181,9 +183,11 @@ def test_offline_page_helpers():
     _require(_has("gradio"), "gradio is not installed (pip install 'hiface[web]')")
     from hiface.web.app import is_loopback, scrub_external_urls, strip_external_meta
 
-    html = ('<meta charset="utf-8" />\n<meta\n\tproperty="og:image"\n\tcontent="https://raw.githubusercontent.com/x.jpg"\n/>'
-            '<meta name="twitter:creator" content="@Gradio" /><meta name="viewport" content="width=device-width" />')
-    assert strip_external_meta(html) == '<meta charset="utf-8" />\n<meta name="viewport" content="width=device-width" />'
+    html = ('<meta charset="utf-8" />\n<meta\n\tproperty="og:image"\n\t'
+            'content="https://raw.githubusercontent.com/x.jpg"\n/><meta name="twitter:creator" content="@Gradio" />'
+            '<meta name="viewport" content="width=device-width" />')
+    assert strip_external_meta(html) == ('<meta charset="utf-8" />\n'
+                                         '<meta name="viewport" content="width=device-width" />')
     cfg = {"root": "http://127.0.0.1:7860", "value": "https://example.org/kept.png",
            "example_inputs": [{"path": "https://github.com/a/bus.png", "orig_name": "bus.png"},
                               {"url": "http://127.0.0.1:7860/file=a.png"}]}

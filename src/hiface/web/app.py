@@ -207,7 +207,8 @@ def build_app(root: Path, limits: Limits = Limits(), device: str = "cpu", allow_
 
     def render(results: list[PhotoResult], lines: list[str], zip_path: Path | None, selected: int = 0):
         photos = [(k, r) for k, r in enumerate(results) if r.preview is not None]
-        videos = [r for r in results if r.is_video and r.output is not None]
+        # gradio would re-encode other containers with an ffmpeg on PATH: those are download-only
+        videos = [r for r in results if r.is_video and r.output is not None and r.output.suffix.lower() == ".mp4"]
         choices = [(_photo_label(k, r), k) for k, r in photos]
         sel = selected if any(k == selected for k, _ in photos) else (photos[0][0] if photos else None)
         pair = None
@@ -388,8 +389,8 @@ def build_app(root: Path, limits: Limits = Limits(), device: str = "cpu", allow_
                 slider = gr.ImageSlider(label="Before | after (drag the handle)", type="filepath",
                                         elem_id="before-after", buttons=["download", "fullscreen"])
                 video = gr.Video(label="Restored video", visible=False, interactive=False, elem_id="video")
-                gallery = gr.Gallery(label="Faces: aligned input | restored", columns=3, height="auto", preview=False, fit_columns=False,
-                                     object_fit="contain", elem_id="faces")
+                gallery = gr.Gallery(label="Faces: aligned input | restored", columns=3, height="auto",
+                                     preview=False, fit_columns=False, object_fit="contain", elem_id="faces")
                 table = gr.Dataframe(value=empty_table(), label="Faces", interactive=False,
                                      elem_id="face-table")
                 timings = gr.Markdown("", elem_id="timings")
