@@ -181,7 +181,8 @@ def _requested_hosts(d) -> set[str]:
 
 def test_offline_page_helpers():
     _require(_has("gradio"), "gradio is not installed (pip install 'hiface[web]')")
-    from hiface.web.app import is_loopback, scrub_external_urls, strip_external_meta
+    from hiface.web.app import scrub_external_urls, strip_external_meta
+    from hiface.web.server import is_loopback
 
     html = ('<meta charset="utf-8" />\n<meta\n\tproperty="og:image"\n\t'
             'content="https://raw.githubusercontent.com/x.jpg"\n/><meta name="twitter:creator" content="@Gradio" />'
@@ -320,7 +321,8 @@ def test_cancel_then_restore_again(server, browser):
 
 def test_non_local_bind_warns_and_port_in_use_is_one_line(tmp_path):
     _require(_has("gradio"), "gradio is not installed (pip install 'hiface[web]')")
-    env = _env(tmp_path, Path(tempfile.gettempdir()))
+    (tmp_path / "tmp").mkdir()
+    env = _env(tmp_path, tmp_path / "tmp")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
@@ -341,14 +343,16 @@ def test_non_local_bind_warns_and_port_in_use_is_one_line(tmp_path):
         p.send_signal(signal.SIGTERM)
         p.wait(30)
     assert lines[-1].startswith("warning: listening on 0.0.0.0: anyone who can reach this machine"), lines
+    assert list((tmp_path / "tmp").iterdir()) == []  # stopped at once: its temp folder is gone too
 
 
 def test_stop_leaves_nothing_behind(server):
-    """Last: stopping the server removes its temp folder; nothing was written to HOME or the
-    working folder."""
+    """Last: stopping the server removes its temp folder; nothing was written to HOME, TMPDIR or
+    the working folder."""
     root = server.root
     assert server.stop() in (0, 128 + signal.SIGTERM)
     assert not root.exists()
+    assert list(server.tmp.iterdir()) == []  # gradio's own cache folder too: it was `root`
     assert list(server.cwd.iterdir()) == []
     left = [str(p.relative_to(server.home)) for p in server.home.rglob("*")]
     assert left == [], left

@@ -45,13 +45,13 @@ def serve(host, port, max_files, max_upload_mb, max_megapixels, max_output_megap
 
     limits = Limits(max_files=max_files, max_upload_mb=max_upload_mb, max_megapixels=max_megapixels,
                     max_output_megapixels=max_output_megapixels, max_video_seconds=max_video_seconds)
+    from ..web.server import serve as run
+
     try:
-        from ..web.app import serve as run
+        run(host=host, port=port, limits=limits, device=device, allow_downloads=allow_downloads,
+            echo=lambda m: click.echo(m, err=True))
     except ImportError as e:
         if e.name and e.name.split(".")[0] in ("gradio", "uvicorn", "fastapi", "pandas"):
             raise click.ClickException(f"`hiface serve` needs the web extra: pip install 'hiface[web]' "
                                        f"({e.name} is not installed)") from None
         raise
-
-    run(host=host, port=port, limits=limits, device=device, allow_downloads=allow_downloads,
-        echo=lambda m: click.echo(m, err=True))

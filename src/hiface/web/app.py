@@ -6,14 +6,12 @@ from the page, run history (a Hugging Face bucket), SSR (a node server), MCP and
 footer links are off. Everything is written under one temporary folder (``GRADIO_TEMP_DIR``):
 uploads, each browser tab's results (removed when the tab closes) -- and the folder is removed
 when the server stops. One restore runs at a time (queue concurrency 1, plus a process lock).
+Import it through :func:`hiface.web.server.serve`, which sets ``GRADIO_TEMP_DIR`` first (gradio
+reads it at import time).
 """
-import ipaddress
 import os
 import re
 import shutil
-import signal
-import socket
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,8 +23,7 @@ from .choices import (Settings, background_upsamplers, detector_choices, model_c
                       model_markdown, cli_command)
 from .jobs import FACE_COLUMNS, Cancelled, LimitError, Limits, PhotoResult, check_uploads, make_zip, run_job
 
-__all__ = ["OFFLINE_ENV", "build_app", "create_server_app", "serve", "strip_external_meta", "scrub_external_urls",
-           "is_loopback"]
+__all__ = ["OFFLINE_ENV", "build_app", "create_server_app", "strip_external_meta", "scrub_external_urls"]
 
 #: environment for gradio / huggingface_hub: no telemetry, no version check, no downloads
 OFFLINE_ENV = {
@@ -101,15 +98,6 @@ def _patch_page_template() -> None:
 
     env.loader = OfflineLoader(env.loader)
     env.cache = None if env.cache is None else type(env.cache)(env.cache.capacity)
-
-
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # -- per-tab sessions --------------------------------------------------------------------------
@@ -417,8 +405,10 @@ def build_app(root: Path, limits: Limits = Limits(), device: str = "cpu", allow_
 
 
 def create_server_app(root: Path, limits: Limits = Limits(), device: str = "cpu", allow_downloads: bool = False):
-    """The ASGI app: the page mounted at ``/`` with the offline settings."""
-    os.environ["GRADIO_TEMP_DIR"] = str(root)
+    """The ASGI app: the page mounted at ``/`` with the offline settings. ``root`` must be the
+    ``GRADIO_TEMP_DIR`` this process imported gradio with (see :func:`hiface.web.server.serve`)."""
+    if Path(os.environ.get("GRADIO_TEMP_DIR", "")).resolve() != Path(root).resolve():
+        raise HifaceError(f"GRADIO_TEMP_DIR must be {root} before gradio is imported")
     from fastapi import FastAPI
 
     _patch_page_template()
@@ -428,51 +418,3 @@ def create_server_app(root: Path, limits: Limits = Limits(), device: str = "cpu"
                                pwa=False, mcp_server=False, enable_monitoring=False, show_error=True,
                                max_file_size=limits.max_upload_bytes, css=CSS,
                                theme=gr.themes.Default())
-
-
-def _check_port(host: str, port: int) -> None:
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError as e:
-            raise HifaceError(f"cannot listen on {host}:{port} ({e.strerror or e}); "
-                              "choose another port with --port") from None
-
-
-def serve(host: str = "127.0.0.1", port: int = 7860, limits: Limits = Limits(), device: str = "cpu",
-          allow_downloads: bool = False, echo=print) -> None:
-    """Run the page until Ctrl+C. Everything it writes lives in one temporary folder, removed on exit."""
-    import uvicorn
-    _check_port(host, port)
-    if not allow_downloads:
-        os.environ["HIFACE_OFFLINE"] = "1"
-    root = Path(tempfile.mkdtemp(prefix="hiface-serve-"))
-    try:
-        app = create_server_app(root, limits, device=device, allow_downloads=allow_downloads)
-        shown = f"[{host}]" if ":" in host else host
-        if not is_loopback(host):
-            echo(f"warning: listening on {host}: anyone who can reach this machine on port {port} can use "
-                 "the page (there is no login). Use --host 127.0.0.1 to keep it to this computer.")
-        echo(f"hiface serve: open http://{'127.0.0.1' if host in ('0.0.0.0', '::') else shown}:{port}/ "
-             f"in your browser (Ctrl+C stops it). Temporary files: {root}")
-        # uvicorn re-raises SIGTERM after its graceful shutdown: make that an exception, so the
-        # temporary folder is removed below instead of the process dying first
-        main = threading.current_thread() is threading.main_thread()
-        prev = signal.signal(signal.SIGTERM, _sigterm) if main else None
-        try:
-            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False,
-                        timeout_graceful_shutdown=3)  # open tabs keep streams open: do not wait for them
-        except KeyboardInterrupt:
-            pass
-        finally:
-            if main:
-                signal.signal(signal.SIGTERM, prev)
-        echo("hiface serve: stopped")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def _sigterm(signum, frame):
-    raise SystemExit(128 + signum)
