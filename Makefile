@@ -1,12 +1,13 @@
-# Two entry points (see README.md):
+# Entry points (see README.md):
 #   make demo   create .venv, install hiface, run the main job on the example photos
 #   make test   create .venv, install hiface + test extras, run the test suite
+#   make serve  create .venv, install hiface, start the local web page (http://127.0.0.1:7860/)
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test clean
+.PHONY: install demo test serve clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,6 +25,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/hiface restore examples/ -o out/demo --overwrite
 	@echo "Restored photos (default model hifacegan-lite, 2x upscale) are in out/demo/"
+
+serve: $(STAMP)
+	$(BIN)/hiface serve
 
 test: $(STAMP)
 	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q

@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("hiface.cli.train", "train", "Train or fine-tune a restorer from a YAML config."),
     "models": ("hiface.cli.models", "models", "List the registered restorers and their pretrained configs."),
     "convert": ("hiface.cli.models", "convert", "Convert an official .pth checkpoint to .safetensors."),
+    "serve": ("hiface.cli.serve", "serve", "Start the local web page (needs the web extra)."),
 }
 
 
