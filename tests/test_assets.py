@@ -102,8 +102,8 @@ def test_resolve_weights_goes_through_assets(env, tmp_path):
 
 def test_dlib_models_are_loaded_once_for_every_caller():
     import dlib  # noqa: F401  (declared dependency: faces/dev extras)
-    from conftest import require
 
+    from conftest import require
     from hiface.faces import dlib_detector
     from hiface.losses import identity
     from hiface.metrics import face

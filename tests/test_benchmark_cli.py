@@ -71,8 +71,8 @@ def test_benchmark_end_to_end(tmp_path):
         assert s["identity"]["metrics"][m]["mean"] == pytest.approx(s["degraded"]["metrics"][m]["mean"], abs=1e-9)
     assert s["bicubic"]["metrics"]["psnr"]["mean"] != pytest.approx(s["degraded"]["metrics"]["psnr"]["mean"])
     # degradation is the seeded simulator: re-running it reproduces lq/ exactly
-    from hiface.degrade.ops import square_resize
     from hiface.degrade import degrade, image_seed
+    from hiface.degrade.ops import square_resize
 
     man = json.loads((out / "manifest.json").read_text())
     assert [e["name"] for e in man["files"]] == ["f0", "f1"]

@@ -8,9 +8,9 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import checkpoint_keys
 
 import hiface
+from conftest import checkpoint_keys
 from hiface import weights as W
 from hiface.archs.codeformer import (
     CodeFormer,

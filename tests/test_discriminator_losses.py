@@ -6,8 +6,8 @@ import importlib.util
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import REQUIRE_SHARED
 
+from conftest import REQUIRE_SHARED
 from hiface.archs.discriminator import MultiscaleDiscriminator, NLayerDiscriminator
 from hiface.errors import UnavailableError, WeightsError
 from hiface.losses import LAYER_WEIGHTS, GANLoss, PerceptualLoss, feature_matching_loss, gan_loss

@@ -99,6 +99,7 @@ def test_dlib_counts_on_shared_whole_photos(shared, dlib_det):
 
 def test_dlib_cnn_detector():
     import dlib  # noqa: F401  (declared dependency: faces/dev extras)
+
     from hiface.io import read_image
 
     det = create_detector("dlib-cnn", upsample=0)

@@ -6,7 +6,6 @@ import pytest
 
 from hiface.errors import WeightsError
 from hiface.faces import retinaface as R
-
 from test_faces_detect import WHOLE_COUNTS
 
 
@@ -92,8 +91,9 @@ def test_variant_matters(rf, shared):
 
 
 def test_landmarks_agree_with_dlib(rf):
-    import dlib  # noqa: F401  (declared dependency: faces/dev extras)
     from pathlib import Path
+
+    import dlib  # noqa: F401  (declared dependency: faces/dev extras)
 
     from hiface.faces.dlib_detector import DlibDetector
     from hiface.io import read_image

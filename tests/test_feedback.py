@@ -41,9 +41,8 @@ def test_restore_progress_flag_shows_faces_and_files(tmp_path):
 
 def test_video_frames_have_a_total(tmp_path):
     imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
-    from test_video import _face_video
-
     from hiface.video import probe_video, process_video
+    from test_video import _face_video
 
     src = _face_video(tmp_path / "c.mp4", n=12, fps=10, audio=False)
     assert probe_video(src).n_frames == 12

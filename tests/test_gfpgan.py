@@ -8,9 +8,9 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import checkpoint_keys
 
 import hiface
+from conftest import checkpoint_keys
 from hiface import weights as W
 from hiface.archs.gfpgan import GFPGANv1Clean
 from hiface.archs.stylegan2 import StyleConv, modulated_conv2d

@@ -5,11 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from hiface.archs.gfrnet import (GFRNet, RecNet, WarpNet, flow_to_grid, gfrnet, grid_to_flow, identity_grid,
-                                 warp)
+from hiface.archs.gfrnet import GFRNet, RecNet, WarpNet, flow_to_grid, gfrnet, grid_to_flow, identity_grid, warp
 from hiface.errors import HifaceError
-from hiface.losses.gfrnet import (grid_to_pixel, landmark_loss, pixel_to_grid, sample_grid_at, symmetry_loss,
-                                  tv_loss)
+from hiface.losses.gfrnet import grid_to_pixel, landmark_loss, pixel_to_grid, sample_grid_at, symmetry_loss, tv_loss
 
 
 @pytest.fixture(autouse=True)

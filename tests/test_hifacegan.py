@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import checkpoint_keys
 
+from conftest import checkpoint_keys
 from hiface.archs.hifacegan import (
     PAPER_PARAMS_NGF64,
     HiFaceGANGenerator,

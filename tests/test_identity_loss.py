@@ -16,7 +16,6 @@ from hiface.losses.identity import IdentityLoss, chip_theta, extract_chips
 
 def _dlib_or_skip():
     from conftest import require
-
     from hiface.metrics import face
 
     return require(face._models)
@@ -25,8 +24,8 @@ def _dlib_or_skip():
 @pytest.fixture(scope="module")
 def faces_256() -> list[np.ndarray]:
     import cv2
-    from conftest import shared_path
 
+    from conftest import shared_path
     from hiface.io import read_image
 
     root = shared_path("data", "faces", "ffhq1024")
@@ -118,8 +117,8 @@ def test_identity_loss_values_mask_and_gradient():
 
 
 def test_dataset_face_chips_and_crop_conflict(faces_256, tmp_path: Path):
-    from hiface.io import write_image
     from hiface import data as D
+    from hiface.io import write_image
 
     _dlib_or_skip()
     paths = []

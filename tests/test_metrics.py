@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import require, skip_missing
 
+from conftest import require, skip_missing
 from hiface.errors import ConfigError, UnavailableError
 from hiface.metrics import psnr_ssim as P
 from hiface.metrics.registry import METRICS, parse_metrics

@@ -6,13 +6,11 @@ import numpy as np
 import pytest
 
 
-
 @pytest.fixture(scope="module")
 def face_256():
-    from conftest import shared_path
-
     import cv2
 
+    from conftest import shared_path
     from hiface.io import read_image
 
     p = shared_path("data", "faces", "ffhq1024", "00001.png")
@@ -21,9 +19,8 @@ def face_256():
 
 @pytest.fixture(scope="module")
 def face_mod():
-    from hiface.metrics import face
-
     from conftest import require
+    from hiface.metrics import face
 
     require(face._models)
     return face

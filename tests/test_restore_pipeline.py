@@ -147,6 +147,7 @@ def test_aligned_input_is_restored_whole():
 
 def test_identity_round_trip_on_example_group_photo():
     import dlib  # noqa: F401  (declared dependency: faces/dev extras)
+
     from hiface.io import read_image
 
     x = read_image(EXAMPLES / "group.jpg").pixels.astype(np.float32) / 255
@@ -188,6 +189,7 @@ def test_identity_round_trip_on_shared_whole_photos(shared):
     Measured (8-bit levels): mean |error| 0.007-0.08, channel-mean shift < 0.01, max 0.9 (clean
     PNG) to 15 (JPEG-ringing hair in Blake_Lively)."""
     import dlib  # noqa: F401  (declared dependency: faces/dev extras)
+
     from hiface.io import read_image
 
     p = FacePipeline(hiface.create_restorer("identity"), "dlib", upscale=1)

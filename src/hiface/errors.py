@@ -1,6 +1,8 @@
 """Exception types shown to users. The CLI prints their message (never a traceback)."""
 from __future__ import annotations
 
+import contextvars as _cv
+
 
 class HifaceError(Exception):
     """Base class: anything the CLI reports as a one-line error."""
@@ -42,8 +44,6 @@ class MissingAssetError(WeightsError, UnavailableError):
 
 
 # -- wording: errors raised from Python must not name command-line flags ---------------------
-import contextvars as _cv
-
 _CLI = _cv.ContextVar("hiface_cli", default=False)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ImageWriteError
+from .io import write_bytes_atomic
 from .metrics.registry import METRICS
 
 __all__ = ["format_value", "summary_table_md", "write_text", "per_image_csv", "evaluation_html",
@@ -102,8 +103,6 @@ def metric_notes_md(metrics: Sequence[str], summaries: Mapping[str, Mapping[str,
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    from .io import write_bytes_atomic
-
     try:
         return write_bytes_atomic(Path(path), text.encode("utf-8"))
     except OSError as e:

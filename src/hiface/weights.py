@@ -11,7 +11,14 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .assets import cache_dir, dlib_model_path, download, is_offline, sha256_file, verify_sha256
+from .assets import (
+    cache_dir,
+    dlib_model_path,
+    download,
+    is_offline,
+    sha256_file,
+    verify_sha256,
+)
 from .errors import WeightsError
 
 __all__ = [

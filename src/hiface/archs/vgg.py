@@ -14,7 +14,9 @@ from pathlib import Path
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..assets import ASSETS
+from .. import weights as W
+from ..assets import ASSETS, locate
+from ..errors import MissingAssetError
 
 __all__ = ["VGG19", "load_vgg19", "find_vgg19_weights", "VGG19_FILE", "VGG19_URL", "VGG19_LAYERS"]
 
@@ -65,9 +67,6 @@ class VGG19(nn.Module):
 def find_vgg19_weights(path: str | os.PathLike | None = None) -> Path | None:
     """``path`` if given (must exist), else the file :func:`hiface.assets.locate` finds
     (``$HIFACE_VGG19``, the hiface cache, torch hub's folder), else None."""
-    from ..assets import locate
-    from ..errors import MissingAssetError
-
     if path is not None:
         return locate("vgg19", path)
     try:
@@ -78,8 +77,6 @@ def find_vgg19_weights(path: str | os.PathLike | None = None) -> Path | None:
 
 def load_vgg19(path: str | os.PathLike, classifier: bool = False) -> VGG19:
     """VGG19 in eval mode with torchvision's ImageNet weights from ``path`` (.pth or .safetensors)."""
-    from .. import weights as W
-
     net = VGG19(classifier=classifier)
     sd = W.load_state_dict_file(path)
     if not classifier:

@@ -110,6 +110,7 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
         raise click.UsageError("give at least one INPUT (file, folder or glob)")
     name = model or DEFAULT_MODEL
     import hiface
+
     from ..photo import RestoreOptions
 
     try:

@@ -28,7 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..assets import import_dlib, load_dlib
+from ..degrade import ops
 from ..errors import HifaceError
+from ..faces.align import estimate_similarity
+from ..faces.templates import get_template, landmarks5_from_68
+from ..io import to_tensor as t
+from ..io import write_bytes_atomic
 from .pool import list_split, split_of
 
 __all__ = ["MIRROR_68", "Landmarker", "LandmarkCache", "split_of", "list_split",
@@ -53,8 +59,6 @@ class Landmarker:
     """dlib HOG face detector + 68-point shape predictor on RGB uint8 images."""
 
     def __init__(self):
-        from ..assets import import_dlib, load_dlib
-
         need = "dlib is needed for landmarks"
         self._dlib = import_dlib(need)
         self.detector = load_dlib("hog", need)
@@ -120,7 +124,6 @@ class LandmarkCache:
     def save(self) -> None:
         if not self._dirty:
             return
-        from ..io import write_bytes_atomic
 
         write_bytes_atomic(self.path, json.dumps(self._data).encode("utf-8"))
         self._dirty = False
@@ -132,9 +135,6 @@ class LandmarkCache:
 def similarity_to_template(landmarks68: np.ndarray, size: int, template: str = "ffhq512") -> np.ndarray:
     """(2, 3) least-squares similarity (Umeyama) sending the 5 points of ``landmarks68`` onto
     the named template at ``size``."""
-    from ..faces.align import estimate_similarity
-    from ..faces.templates import get_template, landmarks5_from_68
-
     return estimate_similarity(landmarks5_from_68(landmarks68), get_template(template, size))
 
 
@@ -252,8 +252,6 @@ def degrade_gfrnet(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     σ ∈ {0..7} (Gaussian noise, of 255), q ∈ {10..40} (JPEG quality). Composed from the
     ``hiface.degrade.ops`` primitives (uint8 in, uint8 out).
     """
-    from ..degrade import ops
-
     h, w = img.shape[:2]
     rho = float(rng.choice([0.0] + [1.0 + 0.1 * i for i in range(21)]))
     x = ops.gaussian_blur(img, rho)
@@ -319,8 +317,6 @@ class GuidedTriples:
         gt, lm = self.images[k], self.landmarks[k]
         ref, lm_ref = make_reference(gt, lm, rng, self.params)
         deg = degrade_gfrnet(gt, rng)
-
-        from ..io import to_tensor as t
 
         return {"degraded": t(deg), "reference": t(ref), "gt": t(gt),
                 "gt_landmarks": torch.from_numpy(lm.astype(np.float32)),

@@ -12,7 +12,9 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from ..degrade import degrade, get_preset
 from ..errors import ConfigError
+from ..io import to_tensor
 from .pool import read_rgb, synthetic_face
 
 __all__ = ["parse_preset_mix", "PairedFaceDataset", "ResumableSampler"]
@@ -21,8 +23,6 @@ __all__ = ["parse_preset_mix", "PairedFaceDataset", "ResumableSampler"]
 def parse_preset_mix(spec: str) -> list[tuple[str, float]]:
     """``"hifacegan-fr"`` or a weighted mix ``"hifacegan-fr:0.6,gfpgan:0.4"`` → [(name, probability)].
     Weights are normalised to sum to 1; every name must be a :mod:`hiface.degrade` preset."""
-    from ..degrade import get_preset
-
     out: list[tuple[str, float]] = []
     for part in (p.strip() for p in str(spec).split(",")):
         name, _, w = part.partition(":")
@@ -88,8 +88,6 @@ class PairedFaceDataset:
     def pair(self, index: int, epoch: int = 0) -> tuple[np.ndarray, np.ndarray, list]:
         """(lq, hq, recorded degradation ops) for sample ``index`` of ``epoch``; images are
         uint8 HxWx3 on the same grid (presets resize their downsampled output back)."""
-        from ..degrade import degrade
-
         rng = np.random.default_rng([self.seed, epoch, index])
         hq = self.clean(index)
         if self.augment and self.flip and rng.random() < 0.5:
@@ -105,8 +103,6 @@ class PairedFaceDataset:
         return lq, hq, res.ops
 
     def __getitem__(self, key) -> dict:
-        from ..io import to_tensor
-
         epoch, index = key if isinstance(key, tuple) else (0, key)
         lq, hq, _ = self.pair(int(index), int(epoch))
         item = {"lq": to_tensor(lq), "hq": to_tensor(hq), "index": int(index)}

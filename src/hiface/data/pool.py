@@ -18,6 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, HifaceError
+from ..files import expand_inputs
+from ..io import read_image, write_bytes_atomic
+from ..metrics.niqe import niqe
 
 __all__ = ["list_images", "synthetic_face", "laplacian_variance", "quality_scores", "QualityResult",
            "quality_filter", "hash_split", "split_of", "list_split", "write_list", "read_list", "read_rgb"]
@@ -28,8 +31,6 @@ def list_images(root: str | os.PathLike) -> list[str]:
     relative paths resolved against the file's folder, ``#`` comments allowed)."""
     p = Path(root).expanduser()
     if p.is_dir():
-        from ..files import expand_inputs
-
         files = [str(f) for f in expand_inputs([p], recursive=True)]
     elif p.is_file():
         files = [str((p.parent / line).resolve()) if not Path(line).is_absolute() else line
@@ -71,8 +72,6 @@ def synthetic_face(index: int, size: int = 128, seed: int = 0) -> np.ndarray:
 
 
 def read_rgb(path: str) -> np.ndarray:
-    from ..io import read_image
-
     return read_image(path).pixels
 
 
@@ -132,8 +131,6 @@ def quality_filter(paths: Sequence[str], threshold: float, measure_size: int = 1
     if max_niqe > 0:
         from tqdm.auto import tqdm
 
-        from ..metrics.niqe import niqe
-
         for p in tqdm(kept, desc="NIQE", unit="img", disable=not progress, leave=False):
             niqe_scores[p] = float(niqe(read_rgb(p)))
         kept = [p for p in kept if niqe_scores[p] <= max_niqe]
@@ -182,8 +179,6 @@ def list_split(root: str | os.PathLike, split: str, limit: int | None = None, va
 
 
 def _write_text(path: Path, text: str) -> None:
-    from ..io import write_bytes_atomic
-
     write_bytes_atomic(path, text.encode("utf-8"))
 
 

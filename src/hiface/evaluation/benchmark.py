@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..errors import ConfigError, HifaceError, ImageWriteError
+from ..metrics.registry import METRICS, parse_metrics
+from ..models import create_restorer, get_model_config, resolve_weights
 from .evaluate import Progress, _no_progress
 
 __all__ = ["OUT_FILES", "BenchmarkSettings", "BenchmarkResult", "run_benchmark", "write_benchmark", "score_group_job"]
@@ -103,7 +106,6 @@ def score_group_job(ev, job: tuple[str, str, dict[str, str]]) -> dict[str, Any]:
 def run_benchmark(s: BenchmarkSettings, *, progress: Progress | None = None, note=None) -> BenchmarkResult:
     """Degrade, restore with every method and score (writes gt/, lq/, methods/, manifest.json
     into ``s.out``). ``note(msg)`` receives messages such as a model that could not run."""
-    from .. import __version__
     from ..baselines import get_baseline
     from ..degrade import benchmark_pair, get_preset
     from ..files import expand_inputs
@@ -116,8 +118,6 @@ def run_benchmark(s: BenchmarkSettings, *, progress: Progress | None = None, not
         run_jobs,
         summarize,
     )
-    from ..metrics.registry import parse_metrics
-    from ..models import create_restorer, get_model_config, resolve_weights
 
     progress = progress or _no_progress
     note = note or (lambda msg: None)
@@ -231,7 +231,6 @@ def write_benchmark(res: BenchmarkResult) -> list[Path]:
     output folder; returns their paths."""
     from .. import report as R
     from ..io import read_image, write_image
-    from ..metrics.registry import METRICS
 
     t_start = time.time() - res.seconds
     s, names, metrics, methods, run_methods = res.settings, res.names, res.metrics, res.methods, res.run_methods
@@ -284,8 +283,6 @@ def write_benchmark(res: BenchmarkResult) -> list[Path]:
 def _summary_csv(summaries: dict[str, dict], metrics: list[str]) -> str:
     import csv
     import io
-
-    from ..metrics.registry import METRICS
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")

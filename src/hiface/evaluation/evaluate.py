@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HifaceError, ImageWriteError
+from ..metrics.registry import METRICS
 
 __all__ = ["Progress", "pair_files", "score_pair_job", "pick_extremes", "run_evaluation", "write_evaluation",
            "check_report_folder"]
@@ -87,8 +88,6 @@ def score_pair_job(ev, job: tuple[str, str, str | None]) -> dict[str, Any]:
 
 
 def _rank_metric(metrics: Sequence[str], summary: dict) -> str | None:
-    from ..metrics.registry import METRICS
-
     for m in ("psnr", "lpips", "mnv2_dist", "ssim", "fed", "niqe"):
         if m in metrics and summary["metrics"][m]["mean"] is not None and METRICS[m].reference != "set":
             return m
@@ -97,8 +96,6 @@ def _rank_metric(metrics: Sequence[str], summary: dict) -> str | None:
 
 def pick_extremes(rows: Sequence[dict], metric: str | None, k: int = 3) -> list[tuple[str, dict]]:
     """Worst ``k`` then best ``k`` rows by ``metric`` (direction-aware), skipping rows without it."""
-    from ..metrics.registry import METRICS
-
     if metric is None:
         return []
     scored = [r for r in rows if r.get("values", {}).get(metric) is not None]
@@ -152,7 +149,6 @@ def write_evaluation(out: Path, *, title: str, rows: list[dict], summaries: dict
     """Write metrics.md, per_image.csv, metrics.json and report.html into ``out``."""
     from .. import report as R
     from ..io import read_image
-    from ..metrics.registry import METRICS
 
     files = [out / f for f in R.REPORT_FILES]
     if not overwrite:

@@ -26,6 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..archs import mobilenetv2 as M
+from ..archs import vgg as V
+from ..assets import locate
 
 __all__ = ["PerceptualLoss", "LAMBDA_PERCEPTUAL", "LAYER_WEIGHTS"]
 
@@ -45,15 +48,12 @@ class PerceptualLoss(nn.Module):
                  weights: str | os.PathLike | None = None, layer_weights: Sequence[float] = LAYER_WEIGHTS,
                  weight: float = 1.0, imagenet_norm: bool = True):
         super().__init__()
-        from ..archs import mobilenetv2 as M
-        from ..archs import vgg as V
 
         if backbone not in ("auto", "vgg19", "mobilenetv2"):
             raise ValueError(f"backbone must be 'auto', 'vgg19' or 'mobilenetv2', got {backbone!r}")
         if backbone == "mobilenetv2" and weights is not None:
             raise ValueError("weights= is for the VGG19 file; the MobileNetV2 weights come from their package")
         if backbone == "vgg19":  # MissingAssetError (an UnavailableError) says where it looked
-            from ..assets import locate
 
             vgg_path = locate("vgg19", weights)
         else:

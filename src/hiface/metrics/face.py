@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..assets import dlib_model_path, load_dlib
+from ..io import from_tensor
 
 __all__ = ["FaceAnalysis", "FacePairScore", "dlib_model_path", "analyze_face", "face_pair_scores",
            "fed", "lle"]
@@ -75,7 +76,6 @@ def _as_uint8(img) -> np.ndarray:
     if isinstance(img, np.ndarray):
         a = img
     else:  # (3, H, W) tensor in [0, 1]
-        from ..io import from_tensor
 
         a = from_tensor((img[0] if img.dim() == 4 else img).float().cpu())
     if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:

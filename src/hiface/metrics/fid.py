@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..assets import ASSETS
-
+from .. import weights as W
+from ..assets import ASSETS, locate
 
 __all__ = ["frechet_distance", "frechet_distance_features", "gaussian_stats", "FIDInceptionV3", "find_fid_weights", "load_fid_inception",
            "FID_FILE", "FID_URL"]
@@ -254,8 +254,6 @@ def find_fid_weights(path: str | os.PathLike | None = None) -> Path:
     """Locate pytorch-fid's Inception file (:func:`hiface.assets.locate`: ``path``,
     ``$HIFACE_FID_WEIGHTS``, the hiface cache, torch hub's folder), or raise MissingAssetError
     ("FID's Inception weights not found ...")."""
-    from ..assets import locate
-
     return locate("fid_inception", path)
 
 
@@ -263,9 +261,6 @@ def load_fid_inception(path: str | os.PathLike | None = None, *, verify_hash: bo
     """FIDInceptionV3 in eval mode with the pytorch-fid weights loaded strictly.
 
     pytorch-fid does not check a hash of its file, so none is checked by default."""
-    from .. import weights as W
-    from ..assets import locate
-
     p = locate(replace(ASSETS["fid_inception"], hub_digest=verify_hash), path)
     net = FIDInceptionV3()
     W.load_into(net, with_bn_counters(net, W.load_state_dict_file(p)), source=str(p))

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..assets import ASSETS
+from .. import weights as W
+from ..assets import ASSETS, locate
 from ..errors import WeightsError
 
 __all__ = ["AlexNetFeatures", "LPIPS", "lpips_heads_path", "find_alexnet_weights", "load_lpips",
@@ -92,8 +93,6 @@ class LPIPS(nn.Module):
 def lpips_heads_path(path: str | os.PathLike | None = None) -> Path:
     """``alex.pth`` (v0.1 linear heads) inside the installed ``lpips`` wheel (or ``path``), found by
     :func:`hiface.assets.locate`."""
-    from ..assets import locate
-
     return locate("lpips_heads", path)
 
 
@@ -101,8 +100,6 @@ def find_alexnet_weights(path: str | os.PathLike | None = None) -> Path:
     """Locate the AlexNet backbone file (:func:`hiface.assets.locate`: ``path``,
     ``$HIFACE_LPIPS_WEIGHTS``, the hiface cache, torch hub's folder), or raise MissingAssetError
     ("LPIPS's AlexNet weights not found ...")."""
-    from ..assets import locate
-
     return locate("alexnet", path)
 
 
@@ -112,9 +109,6 @@ def load_lpips(backbone: str | os.PathLike | None = None, *, heads: str | os.Pat
 
     With ``verify_hash`` a file named like torchvision's (``name-<8 hex>.pth``) must have a
     sha256 starting with those 8 hex digits (torch hub's convention)."""
-    from .. import weights as W
-    from ..assets import locate
-
     model = LPIPS()
     asset = ASSETS["alexnet"]
     bpath = locate(asset if verify_hash else replace(asset, hub_digest=False), backbone)

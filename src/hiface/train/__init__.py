@@ -14,6 +14,10 @@ Submodules import torch lazily; importing this package is cheap.
 """
 from __future__ import annotations
 
+from . import config
+from .config import load_train_config
+from .tasks import get_task, trainer_class
+
 __all__ = ["TrainConfig", "GFRNetTrainConfig", "load_train_config", "make_trainer", "Trainer", "GFRNetTrainer",
            "export_generator", "prepare_data", "INTERRUPTED"]
 
@@ -22,9 +26,6 @@ def make_trainer(cfg, run_dir, *, resume: bool = False, overwrite: bool = False,
     """The trainer of ``cfg``'s task (on ``resume``: of the run folder's ``config.yaml``)."""
     from pathlib import Path
 
-    from .config import load_train_config
-    from .tasks import trainer_class
-
     task = load_train_config(Path(run_dir) / "config.yaml").task if resume else cfg.task
     return trainer_class(task)(None if resume else cfg, run_dir, resume=resume, overwrite=overwrite,
                                overrides=overrides)
@@ -32,15 +33,11 @@ def make_trainer(cfg, run_dir, *, resume: bool = False, overwrite: bool = False,
 
 def prepare_data(cfg, run_dir, *, progress: bool = True):
     """``hiface train --prepare-data``: the task's data lists in ``run_dir`` -> (train, val, quality result or None)."""
-    from .tasks import get_task
-
     return get_task(cfg.task).prepare_data(cfg, run_dir, progress=progress)
 
 
 def __getattr__(name: str):  # PEP 562: lazy
     if name in ("TrainConfig", "GFRNetTrainConfig", "load_train_config"):
-        from . import config
-
         return getattr(config, name)
     if name == "Trainer":
         from .tasks.hifacegan import Trainer

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HifaceError
+from ..io import atomic_path
 
 __all__ = ["CKPT_RE", "find_checkpoints", "latest_checkpoint", "load_checkpoint", "save_checkpoint",
            "rng_state", "set_rng_state", "BEST"]
@@ -53,8 +54,6 @@ def save_checkpoint(state: dict, run_dir: str | os.PathLike, step: int, *, keep_
     """Write ``checkpoints/step_N.pt`` (or ``checkpoints/<name>``) atomically -- a crash never
     leaves a truncated checkpoint -- then prune the step checkpoints to the last ``keep_last``."""
     import torch
-
-    from ..io import atomic_path
 
     path = Path(run_dir) / "checkpoints" / (name or f"step_{step:08d}.pt")
     with atomic_path(path, suffix=".part") as tmp:

@@ -19,6 +19,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..config import load_yaml
+from ..errors import ConfigError
+
 __all__ = ["DataConfig", "QualityConfig", "ModelConfig", "LossConfig", "OptimConfig",
            "TrainLoopConfig", "LogConfig", "TrainConfig", "GFRNetDataConfig", "GFRNetModelConfig",
            "GFRNetLossConfig", "GFRNetOptimConfig", "GFRNetLoopConfig", "GFRNetTrainConfig", "TASKS",
@@ -236,9 +239,6 @@ def load_train_config(path: str | os.PathLike, overrides: list[str] | tuple[str,
     from pathlib import Path
 
     import yaml
-
-    from ..config import load_yaml
-    from ..errors import ConfigError
 
     p = Path(path)
     task = "hifacegan"

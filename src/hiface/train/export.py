@@ -11,8 +11,12 @@ import json
 import os
 from pathlib import Path
 
+from ..config import from_dict, to_yaml
 from ..errors import HifaceError
+from ..weights import save_safetensors
 from .checkpoint import latest_checkpoint, load_checkpoint
+from .config import TASKS
+from .tasks import get_task
 
 __all__ = ["export_generator"]
 
@@ -22,11 +26,6 @@ def export_generator(source: str | os.PathLike, out: str | os.PathLike, *, overw
     """Write the (EMA) generator of a run folder's latest checkpoint (or of a checkpoint file,
     e.g. ``RUN/checkpoints/best.pt``) to ``.safetensors`` with metadata.
     ``half``: store floating tensors as fp16 (half the size; loads into an fp32 model)."""
-    from ..config import from_dict, to_yaml
-    from ..weights import save_safetensors
-    from .config import TASKS
-    from .tasks import get_task
-
     src = Path(source)
     ckpt = latest_checkpoint(src) if src.is_dir() else src
     if ckpt is None or not Path(ckpt).is_file():

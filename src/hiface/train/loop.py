@@ -20,7 +20,8 @@ import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..config import dump_yaml, to_dict
+from ..config import apply_overrides, dump_yaml, load_yaml, to_dict
+from ..data.paired import ResumableSampler
 from ..errors import HifaceError
 from . import checkpoint as C
 from .distributed import all_reduce_mean, barrier, cleanup, init_distributed
@@ -55,8 +56,6 @@ class BaseTrainer:
         self.info, self.device = init_distributed(cfg.train.device if cfg else "auto")
         self._ckpt: dict | None = None
         if resume:
-            from ..config import apply_overrides, load_yaml
-
             cfg_path = self.run_dir / "config.yaml"
             if not cfg_path.is_file():
                 raise HifaceError(f"cannot resume: {cfg_path} not found (is {self.run_dir} a run folder?)")
@@ -165,8 +164,6 @@ class BaseTrainer:
         """The resumable, rank-sharded loader of ``dataset`` (keys ``(epoch, index)``)."""
         import torch
         from torch.utils.data import DataLoader
-
-        from ..data.paired import ResumableSampler
 
         sampler = ResumableSampler(len(dataset), seed=self.cfg.train.seed, rank=self.info.rank,
                                    world_size=self.info.world_size, start=self.step * batch_size)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from ...errors import ConfigError
+
 __all__ = ["TASK_MODULES", "get_task", "trainer_class"]
 
 #: ``task:`` value -> module
@@ -16,8 +18,6 @@ TASK_MODULES = {"hifacegan": f"{__name__}.hifacegan", "gfrnet": f"{__name__}.gfr
 
 
 def get_task(task: str) -> ModuleType:
-    from ...errors import ConfigError
-
     if task not in TASK_MODULES:
         raise ConfigError(f"unknown task {task!r}; one of: {', '.join(TASK_MODULES)}")
     return importlib.import_module(TASK_MODULES[task])

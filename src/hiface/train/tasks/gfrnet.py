@@ -25,7 +25,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ...data import list_split, read_list, write_list
+from ...data.guided import GuidedTriples, LandmarkCache, load_aligned_faces
 from ...errors import ConfigError
+from ...io import from_tensor, write_image
+from ...metrics import psnr
+from ...weights import load_into
 from ..config import GFRNetTrainConfig
 from ..distributed import average_gradients, barrier, sync_batchnorm_stats
 from ..ema import make_ema, update_ema
@@ -49,9 +54,6 @@ def prepare_data(cfg: GFRNetTrainConfig, run_dir: str | os.PathLike, *, progress
     """Hash split of ``data.root`` by file name (:func:`hiface.data.list_split`), lists written to
     ``run_dir`` (split_train/val.txt); the landmarks of both are detected and cached. Returns
     (train files, val files, None)."""
-    from ...data import list_split, write_list
-    from ...data.guided import LandmarkCache
-
     dc, rd = cfg.data, Path(run_dir)
     train = list_split(dc.root, "train", dc.train_limit or None, dc.val_fraction)
     val = list_split(dc.root, "val", dc.val_limit or None, dc.val_fraction)
@@ -80,7 +82,6 @@ def evaluate_psnr(net, val: dict, bs: int = 8) -> dict[str, float]:
     import torch
 
     from ...losses.gfrnet import grid_to_pixel, sample_grid_at
-    from ...metrics import psnr
 
     was_training = net.training
     net.eval()
@@ -139,15 +140,11 @@ class GFRNetTrainer(BaseTrainer):
 
     # ----------------------------------------------------------------- set-up
     def _setup_data(self, resume: bool) -> None:
-        from ...data.guided import GuidedTriples, LandmarkCache, load_aligned_faces
-
         dc = self.cfg.data
         if self.main:  # rank 0 detects and caches the landmarks; the others then read the cache
             train, val, _ = prepare_data(self.cfg, self.run_dir, progress=self.cfg.log.progress)
         barrier(self.info)
         if not self.main:
-            from ...data import read_list
-
             train, val = read_list(self.run_dir / "split_train.txt"), read_list(self.run_dir / "split_val.txt")
         cache = LandmarkCache(dc.landmark_cache)
         progress = self.cfg.log.progress and self.main
@@ -207,8 +204,6 @@ class GFRNetTrainer(BaseTrainer):
         return st
 
     def _load_task_state(self, st: dict) -> None:
-        from ...weights import load_into
-
         load_into(self.G, st["G"], source=f"{self._ckpt_path} [G]")
         load_into(self.G_ema, st["G_ema"], source=f"{self._ckpt_path} [G_ema]")
         self.opt_w.load_state_dict(st["opt_w"])
@@ -305,8 +300,6 @@ class GFRNetTrainer(BaseTrainer):
         """PNG grid, one column per validation face; rows: degraded | reference | warped reference
         | restored | ground truth (G_ema)."""
         import torch
-
-        from ...io import from_tensor, write_image
 
         if not self.main:
             return None

@@ -25,8 +25,20 @@ from typing import Any
 
 import numpy as np
 
-from ...data import PairedFaceDataset, QualityResult, hash_split, list_images, quality_filter, read_list, write_list
+from ...data import (
+    PairedFaceDataset,
+    QualityResult,
+    hash_split,
+    list_images,
+    quality_filter,
+    read_list,
+    write_list,
+)
 from ...errors import ConfigError
+from ...io import from_tensor, write_image
+from ...metrics import psnr, ssim
+from ...registry import import_ref as _import
+from ...weights import load_into, load_state_dict_file, select_state_dict
 from ..config import ModelConfig, TrainConfig
 from ..distributed import broadcast_object, sync_batchnorm_stats
 from ..ema import make_ema, update_ema
@@ -57,8 +69,6 @@ def model_spec(mc: ModelConfig) -> tuple[str, dict[str, Any]]:
 def build_generator(mc: ModelConfig):
     """The HiFaceGAN generator variant of ``mc`` (suppression × replenishment ablation), with
     the official xavier(0.02) initialisation."""
-    from ...registry import import_ref as _import
-
     spec, kw = model_spec(mc)
     return _import(spec)(**kw)
 
@@ -154,7 +164,6 @@ class HiFaceGANTrainer(BaseTrainer):
         torch.manual_seed(cfg.train.seed)
         self.G = build_generator(cfg.model).to(self.device)
         if cfg.model.init_weights:  # fine-tuning from an exported / shipped generator
-            from ...weights import load_into, load_state_dict_file, select_state_dict
 
             src = cfg.model.init_weights
             load_into(self.G, select_state_dict(load_state_dict_file(src), ("params_ema", "params", "G_ema", "G"),
@@ -211,8 +220,6 @@ class HiFaceGANTrainer(BaseTrainer):
                 "scaler_g": self.scaler_g.state_dict(), "scaler_d": self.scaler_d.state_dict()}
 
     def _load_task_state(self, st: dict) -> None:
-        from ...weights import load_into
-
         load_into(self.G, st["G"], source=f"{self._ckpt_path} [G]")
         load_into(self.G_ema, st["G_ema"], source=f"{self._ckpt_path} [G_ema]")
         load_into(self.D, st["D"], source=f"{self._ckpt_path} [D]")
@@ -354,8 +361,6 @@ class HiFaceGANTrainer(BaseTrainer):
         """PNG grid: one row per validation face, columns LQ | G_ema(LQ) | HQ."""
         import torch
 
-        from ...io import from_tensor, write_image
-
         if not self.main or self.val_set is None:
             return None
         lq, hq = self._val_batch(4)
@@ -369,8 +374,6 @@ class HiFaceGANTrainer(BaseTrainer):
         """Mean PSNR/SSIM (RGB, :mod:`hiface.metrics`) of G_ema on the validation split, on
         8-bit-quantised outputs as they would be saved (rank 0 only)."""
         import torch
-
-        from ...metrics import psnr, ssim
 
         if not self.main or self.val_set is None:
             return {}
