@@ -70,11 +70,13 @@ class FacePipeline:
         batch_size: cap on faces per restorer call (all faces of a photo form one batch otherwise).
         fidelity: passed to the restorer (models with ``supports_fidelity``).
         colorize: keep the restorer's colours on grayscale photos (default: back to gray).
+        bg_upsampler: ``(image, factor) -> image`` for the background (e.g. Real-ESRGAN, see
+            :func:`hiface.upscale.create_bg_upsampler`); None: Lanczos.
     """
 
     def __init__(self, restorer, detector: Detector | str = "dlib", *, upscale: float = 2, only_center_face: bool = False,
                  batch_size: int | None = 8, fidelity: float | None = None, colorize: bool = False,
-                 detector_kwargs: dict | None = None):
+                 detector_kwargs: dict | None = None, bg_upsampler=None):
         if upscale <= 0:
             raise HifaceError(f"upscale must be positive, got {upscale}")
         self.restorer = restorer
@@ -85,6 +87,7 @@ class FacePipeline:
         self.batch_size = batch_size
         self.fidelity = fidelity
         self.colorize = colorize
+        self.bg_upsampler = bg_upsampler
 
     # -- pieces -------------------------------------------------------------------------
     @property
@@ -212,7 +215,7 @@ class FacePipeline:
         restored, warped = self.restore_crops(crops, g_crop)
         if gray and not self.colorize:
             restored = [to_gray(r) for r in restored]
-        out = upscale_image(image, u)
+        out = upscale_image(image, u) if self.bg_upsampler is None else self.bg_upsampler(image, u)
         paste_faces(out, restored, Ms, upscale=u)
         return RestoreResult(image=out, alpha=out_alpha, faces=faces, restored_index=index, crops=crops,
                              restored=restored, transforms=Ms, warped_guides=warped, gray=gray)
