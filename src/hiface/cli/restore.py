@@ -132,6 +132,11 @@ def _as_float(a):
               help="Background up-sampler: realesrgan (RealESRGAN_x4plus, slow on CPU), realesrgan-fast "
                    "(animevideov3, ~10x faster), realesrgan-anime, lanczos; none = lanczos. Default: "
                    "realesrgan when a CUDA GPU is present, else lanczos.")
+@click.option("--paste-mask", type=click.Choice(["face", "box"]), default="face", show_default=True,
+              help="Blend restored faces along the face outline from the landmarks (face) or a soft square (box).")
+@click.option("--no-color-match", is_flag=True,
+              help="Keep the restored face's own tone (default: its low frequencies take the input's "
+                   "tone inside the paste mask, so no step shows at the seam).")
 @click.option("--device", default="cpu", show_default=True, help="Torch device, e.g. cuda.")
 @click.option("-r", "--recursive", is_flag=True, help="Also look in sub-folders of folder inputs.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
@@ -139,7 +144,7 @@ def _as_float(a):
 @friendly_errors
 def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, fidelity, detector,
             detector_weights, only_center_face, aligned, save_faces, compare, colorize, ext, batch_size,
-            guide, guide_face, save_warped, bg_upsampler, device, recursive, overwrite):
+            guide, guide_face, save_warped, bg_upsampler, paste_mask, no_color_match, device, recursive, overwrite):
     """Restore the faces in photos, folders or videos.
 
     Each face is detected, aligned to the model's template, restored (all faces of a photo
@@ -175,7 +180,8 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
 
     pipe = FacePipeline(restorer, detector, upscale=upscale, only_center_face=only_center_face,
                         batch_size=batch_size, fidelity=fidelity, colorize=colorize, detector_kwargs=det_kw,
-                        bg_upsampler=create_bg_upsampler(bg_upsampler, device=device))
+                        bg_upsampler=create_bg_upsampler(bg_upsampler, device=device), paste_mask=paste_mask,
+                        color_match=not no_color_match)
     if not aligned or guide is not None:
         pipe.detector  # noqa: B018  (load the detector now: a missing weight file is one clear error)
     guide_px = None
