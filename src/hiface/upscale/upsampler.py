@@ -20,10 +20,11 @@ __all__ = ["BG_UPSAMPLERS", "RealESRGANUpsampler", "create_bg_upsampler", "defau
 
 BG_UPSAMPLERS = (*UPSAMPLER_MODELS, "lanczos", "none")
 
-#: measured seconds per *input* megapixel on the 2-core development CPU (busy, shared; float32,
-#: torch 2.13, tile 256/pad 16; bench/upscale_speed.py, bench/README.md); used for the estimate
-#: printed before long CPU jobs.
-SECONDS_PER_MP_CPU: dict[str, float] = {"realesrgan": 240.0, "realesrgan-anime": 70.0, "realesrgan-fast": 20.0}
+#: seconds per *input* megapixel, one tile without context, measured on the 2-core development
+#: CPU while heavily shared (load 10-13; float32, torch 2.13, channels-last; bench/README.md):
+#: the fastest of 10 runs, so the estimate printed before long CPU jobs is a rough upper bound
+#: on such a machine. The context pixels of the tiles are added on top.
+SECONDS_PER_MP_CPU: dict[str, float] = {"realesrgan": 4000.0, "realesrgan-anime": 900.0, "realesrgan-fast": 110.0}
 
 #: context pixels per tile side: the SRVGG net's receptive-field radius is 18 px; RRDBNet's is
 #: larger in theory but its effective one is a few pixels (tiled vs untiled: bench/README.md)
@@ -59,7 +60,7 @@ class RealESRGANUpsampler:
         if self.device.type != "cpu" or self.name not in SECONDS_PER_MP_CPU:
             return None
         pad = (1 + 2 * self.pad / self.tile) ** 2 if min(h, w) > self.tile else 1.0
-        return SECONDS_PER_MP_CPU[self.name] * h * w / 1e6 * pad / 1.27  # the table includes tile 256's overhead
+        return SECONDS_PER_MP_CPU[self.name] * h * w / 1e6 * pad
 
     def _run(self, tile: np.ndarray) -> np.ndarray:
         import torch
