@@ -12,8 +12,15 @@ from PIL import Image, ImageOps
 
 from hiface.errors import HifaceError, ImageReadError, ImageWriteError
 from hiface.io import (
-    IMAGE_EXTS, ImageData, apply_orientation, from_tensor, is_image_path, read_image, to_tensor,
-    to_uint8, write_image,
+    IMAGE_EXTS,
+    ImageData,
+    apply_orientation,
+    from_tensor,
+    is_image_path,
+    read_image,
+    to_tensor,
+    to_uint8,
+    write_image,
 )
 
 

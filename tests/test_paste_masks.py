@@ -109,3 +109,13 @@ def test_restore_cli_mask_options(tmp_path):
         assert o.shape == x.shape and np.abs(o - x).mean() < 1.5  # identity: the photo back (JPEG re-encode)
     r = CliRunner().invoke(restore, [str(src), "-o", str(tmp_path / "z"), "--paste-mask", "oval"])
     assert r.exit_code == 2 and "oval" in r.output
+
+
+def test_restore_options_reach_the_pipeline():
+    from hiface.photo import RestoreOptions, load_pipeline
+
+    p = load_pipeline(RestoreOptions(model="identity", paste_mask="box", color_match=False, bg_upsampler="lanczos"),
+                      cache=False)
+    assert p.paste_mask == "box" and p.color_match is False and p.bg_upsampler is None
+    d = load_pipeline(RestoreOptions(model="identity"), cache=False)
+    assert d.paste_mask == "face" and d.color_match is True

@@ -9,10 +9,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 import hiface.models as M
+import hiface.registry as R
 from hiface.cli.restore import restore
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-pytest.importorskip("dlib")
+import dlib  # noqa: E402,F401  (declared dependency: faces/dev extras)
 
 
 def run(*args):
@@ -37,11 +38,11 @@ class FakeGuided(M.Restorer):
 
 @pytest.fixture
 def fake_guided(monkeypatch):
-    M._ensure_loaded()
-    cfg = M.PretrainedConfig(name="test-fake-guided", arch="hiface.models:_identity_net",
+    R._ensure_loaded()
+    cfg = M.PretrainedConfig(name="test-fake-guided", arch="hiface.restorers.base:identity_net",
                              restorer="test_restore_cli:FakeGuided", native_size=128, template="ffhq512",
                              has_weights=False, guided=True)
-    monkeypatch.setitem(M._REGISTRY, cfg.name, cfg)
+    monkeypatch.setitem(R._REGISTRY, cfg.name, cfg)
     return cfg.name
 
 

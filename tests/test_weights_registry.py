@@ -47,7 +47,7 @@ def test_registry_entries():
     for cfg in (paper, rel):
         assert cfg.native_size == 512 and cfg.template == "ffhq512" and cfg.url is None
         assert "Face-Renovation" in cfg.description and "--weights" in cfg.description
-        assert cfg.restorer == "hiface.archs.hifacegan:HiFaceGANRestorer"
+        assert cfg.restorer == "hiface.restorers.hifacegan:HiFaceGANRestorer"
     assert rel.state_keys == ()
 
 

@@ -34,3 +34,8 @@ class ConfigError(HifaceError):
 
 class UnavailableError(HifaceError):
     """An optional resource (weights, package) is not installed; the message says how to get it."""
+
+
+class MissingAssetError(WeightsError, UnavailableError):
+    """An external file (weights, a model or parameter file) is nowhere hiface looks: the message
+    names the file, the places looked in and how to get it (see :mod:`hiface.assets`)."""

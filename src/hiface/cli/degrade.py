@@ -10,11 +10,16 @@ from typing import Any
 
 import click
 
-from ..errors import HifaceError, ImageWriteError
-from ._common import BatchReport, expand_inputs_with_roots, friendly_errors, plan_output, progress
-
 # keep `hiface --help` light: presets import only numpy and the pipeline classes
 from ..degrade.presets import PRESETS, describe_preset
+from ..errors import HifaceError, ImageWriteError
+from ._common import (
+    BatchReport,
+    expand_inputs_with_roots,
+    friendly_errors,
+    plan_output,
+    progress,
+)
 
 OUT_EXTS = ("png", "jpg", "webp", "bmp", "tif")
 
@@ -101,8 +106,7 @@ def degrade(ctx: click.Context, inputs: tuple[str, ...], outdir: Path | None, pr
 
     from .. import __version__
     from ..degrade import degrade as run_degrade
-    from ..degrade import get_preset, image_seed
-    from ..degrade import ops
+    from ..degrade import get_preset, image_seed, ops
     from ..io import read_image, write_bytes_atomic, write_image
 
     items = expand_inputs_with_roots(inputs, recursive=recursive)

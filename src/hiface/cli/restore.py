@@ -11,16 +11,10 @@ from pathlib import Path
 import click
 
 from ..errors import HifaceError
-from ._common import BatchReport, expand_inputs_with_roots, friendly_errors, plan_output, progress
-
-#: The model used when --model is not given. None until the default model of the training
-#: issue lands; then set it to that model's registry name (the only line to change).
-DEFAULT_MODEL: str | None = "hifacegan-lite"
+from ..photo import DEFAULT_MODEL, VIDEO_EXTS
+from ._common import BatchReport, expand_inputs_with_roots, friendly_errors, progress
 
 DETECTORS = ("dlib", "dlib-cnn", "retinaface")
-VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv")
-_ALPHA_EXTS = (".png", ".webp", ".tif", ".tiff")
-_16BIT_EXTS = (".png", ".tif", ".tiff")
 
 EPILOG = """\b
 Examples:
@@ -46,51 +40,7 @@ reported and skipped; the exit code is 1 if any file failed.
 
 
 def _model_help() -> str:
-    return ("Restorer (see `hiface models`)." + (f" Default: {DEFAULT_MODEL}." if DEFAULT_MODEL else
-                                                  " Required for now (no default model yet)."))
-
-
-def _resolve_model(model: str | None) -> str:
-    if model:
-        return model
-    if DEFAULT_MODEL:
-        return DEFAULT_MODEL
-    from ..models import list_models
-
-    raise click.UsageError("--model is required (there is no default model yet). Available models: "
-                           + ", ".join(list_models()) + ". See `hiface models` for details.")
-
-
-def _out_ext(path: Path, ext: str, has_alpha: bool, is16: bool) -> str:
-    if ext == "png":
-        return ".png"
-    if ext == "jpg":
-        return ".jpg"
-    e = path.suffix.lower()
-    if e in (".jpeg",):
-        e = ".jpg"
-    if e not in (".jpg", ".png", ".webp", ".bmp", ".tif", ".tiff"):
-        e = ".png"
-    if has_alpha and e not in _ALPHA_EXTS:
-        e = ".png"
-    if is16 and e not in _16BIT_EXTS:
-        e = ".png"
-    return e
-
-
-def _to_dtype(a, dtype):
-    import numpy as np
-
-    a = np.clip(a, 0.0, 1.0)
-    if dtype == np.uint16:
-        return (a * 65535.0 + 0.5).astype(np.uint16)
-    return (a * 255.0 + 0.5).astype(np.uint8)
-
-
-def _as_float(a):
-    import numpy as np
-
-    return a.astype(np.float32) / (65535.0 if a.dtype == np.uint16 else 255.0)
+    return f"Restorer (see `hiface models`). Default: {DEFAULT_MODEL} (shipped, no download)."
 
 
 @click.command(name="restore", epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -154,12 +104,11 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
     """
     if not inputs:
         raise click.UsageError("give at least one INPUT (file, folder or glob)")
-    name = _resolve_model(model)
-    import numpy as np
-
+    name = model or DEFAULT_MODEL
     import hiface
-    from ..faces.pipeline import FacePipeline
-    from ..io import IMAGE_EXTS, read_image, write_image
+
+    from ..io import IMAGE_EXTS, read_image
+    from ..photo import RestoreOptions, _as_float, load_pipeline, restore_file
 
     cfg = hiface.get_model_config(name)
     if cfg.guided and guide is None:
@@ -173,15 +122,11 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
         click.echo(f"note: {name} ignores --fidelity", err=True)
 
     items = expand_inputs_with_roots(inputs, exts=IMAGE_EXTS + VIDEO_EXTS, recursive=recursive)
-    restorer = hiface.create_restorer(name, weights=None if not cfg.has_weights and weights == "default" else weights,
-                                      device=device)
-    det_kw = {"weights": detector_weights or "default"} if detector == "retinaface" else {}
-    from ..upscale import create_bg_upsampler
-
-    pipe = FacePipeline(restorer, detector, upscale=upscale, only_center_face=only_center_face,
-                        batch_size=batch_size, fidelity=fidelity, colorize=colorize, detector_kwargs=det_kw,
-                        bg_upsampler=create_bg_upsampler(bg_upsampler, device=device), paste_mask=paste_mask,
-                        color_match=not no_color_match)
+    opts = RestoreOptions(model=name, weights=weights, device=device, upscale=upscale, fidelity=fidelity,
+                          detector=detector, detector_weights=detector_weights, only_center_face=only_center_face,
+                          colorize=colorize, batch_size=batch_size, bg_upsampler=bg_upsampler,
+                          paste_mask=paste_mask, color_match=not no_color_match)
+    pipe = load_pipeline(opts, cache=False)
     if not aligned or guide is not None:
         pipe.detector  # noqa: B018  (load the detector now: a missing weight file is one clear error)
     guide_px = None
@@ -195,56 +140,14 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
     outdir.mkdir(parents=True, exist_ok=True)
     for path, root in progress(items, "restore"):
         try:
-            if path.suffix.lower() in VIDEO_EXTS:
-                n = _restore_video(pipe, path, plan_output(path, outdir, base=root), aligned=aligned,
-                                   guide=guide_px, guide_face=guide_face, overwrite=overwrite)
-                n_faces += n
-                report.add_ok(path)
-                continue
-            img = read_image(path, keep_16bit=True)
-            x = _as_float(img.pixels)
-            alpha = None if img.alpha is None else _as_float(img.alpha)
-            res = pipe(x, alpha, aligned=aligned, guide=guide_px, guide_face=guide_face)
-            is16 = img.pixels.dtype == np.uint16
-            oext = _out_ext(path, ext, img.alpha is not None, is16)
-            dtype = np.uint16 if (is16 and oext in _16BIT_EXTS) else np.uint8
-            out = _to_dtype(res.image, dtype)
-            gray_out = img.was_gray and not colorize  # gray-looking RGB files stay RGB (with equal channels)
-            if gray_out:
-                out = out[..., 0]
-            a_out = None if res.alpha is None else _to_dtype(res.alpha, dtype)
-            dst = plan_output(path, outdir, ext=oext, base=root)
-            write_image(dst, out, a_out, overwrite=overwrite, inputs=[path])
-            nf = len(res.restored)  # with --guide only the guided face is restored
-            n_faces += nf
-            if not aligned and not res.faces:
+            fr = restore_file(path, outdir, pipe, root=root, aligned=aligned, ext=ext, save_faces=save_faces,
+                              compare=compare, guide=guide_px, guide_face=guide_face, save_warped=save_warped,
+                              overwrite=overwrite,
+                              progress=lambda it, p=path: progress(it, f"  {p.name}", unit="frame"))
+            n_faces += fr.n_faces
+            if fr.no_face:
                 no_face += 1
                 report.note(f"{path}: no face found; written upscaled only")
-            sub = dst.parent.relative_to(outdir) if dst.parent != outdir else Path()
-            stem = dst.stem
-            if save_faces:
-                for k, (c, r) in enumerate(zip(res.crops, res.restored)):
-                    fi = res.restored_index[k] if res.restored_index else k
-                    for tag, arr in (("input", c), ("restored", r)):
-                        write_image(outdir / "faces" / sub / f"{stem}_{fi:02d}_{tag}.png", _to_dtype(arr, np.uint8),
-                                    overwrite=overwrite, inputs=[path])
-            if save_warped:
-                for k, w in enumerate(res.warped_guides):
-                    fi = res.restored_index[k] if res.restored_index else k
-                    write_image(outdir / "warped" / sub / f"{stem}_{fi:02d}_guide.png", _to_dtype(w, np.uint8),
-                                overwrite=overwrite, inputs=[path])
-            if compare:
-                from ..faces.paste import upscale_image
-
-                left = upscale_image(x, res.image.shape[0] / x.shape[0]) if res.image.shape[:2] != x.shape[:2] else x
-                if left.shape[:2] != res.image.shape[:2]:
-                    import cv2
-
-                    left = cv2.resize(x, (res.image.shape[1], res.image.shape[0]), interpolation=cv2.INTER_LANCZOS4)
-                sbs = _to_dtype(np.concatenate([np.clip(left, 0, 1), res.image], axis=1), np.uint8)
-                cext = ".jpg" if oext == ".jpg" else ".png"
-                write_image(outdir / "compare" / sub / f"{stem}{cext}", sbs[..., 0] if gray_out else sbs,
-                            overwrite=overwrite, inputs=[path])
             report.add_ok(path)
         except HifaceError as e:
             report.add_failed(path, e)
@@ -253,21 +156,3 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
                + (f", {no_face} photo(s) without a face" if no_face else "")
                + f", {report.n_failed} failed, {dt:.1f} s", err=True)
     ctx.exit(report.exit_code)
-
-
-def _restore_video(pipe, src: Path, dst: Path, *, aligned, guide, guide_face, overwrite) -> int:
-    """Run every frame through ``pipe``; returns the number of faces restored over all frames."""
-    import numpy as np
-
-    from ..video import process_video
-
-    count = [0]
-
-    def fn(frame):
-        res = pipe(frame.astype(np.float32) / 255.0, aligned=aligned, guide=guide, guide_face=guide_face)
-        count[0] += len(res.restored)
-        return _to_dtype(res.image, np.uint8)
-
-    process_video(src, dst, fn, overwrite=overwrite,
-                  progress=lambda it: progress(it, f"  {src.name}", unit="frame"))
-    return count[0]

@@ -58,7 +58,7 @@ def upscale(ctx: click.Context, inputs, outdir: Path, model, scale, tile, ext, d
     from ..faces.paste import upscale_image
     from ..io import IMAGE_EXTS, read_image, write_image
     from ..upscale import create_bg_upsampler
-    from .restore import _16BIT_EXTS, _as_float, _out_ext, _to_dtype
+    from ..photo import _16BIT_EXTS, _as_float, output_ext, to_dtype
 
     items = expand_inputs_with_roots(inputs, exts=IMAGE_EXTS, recursive=recursive)
     up = create_bg_upsampler(model, device=device, tile=tile)
@@ -71,15 +71,15 @@ def upscale(ctx: click.Context, inputs, outdir: Path, model, scale, tile, ext, d
             x = _as_float(img.pixels)
             y = upscale_image(x, scale) if up is None else up(x, scale)
             is16 = img.pixels.dtype == np.uint16
-            oext = _out_ext(path, ext, img.alpha is not None, is16)
+            oext = output_ext(path, ext, img.alpha is not None, is16)
             dtype = np.uint16 if (is16 and oext in _16BIT_EXTS) else np.uint8
-            out = _to_dtype(y, dtype)
+            out = to_dtype(y, dtype)
             if img.was_gray:
                 out = out[..., 0]
             a = None
             if img.alpha is not None:
                 a = upscale_image(_as_float(img.alpha), scale)
-                a = _to_dtype(a[..., 0] if a.ndim == 3 else a, dtype)
+                a = to_dtype(a[..., 0] if a.ndim == 3 else a, dtype)
             write_image(plan_output(path, outdir, ext=oext, base=root), out, a, overwrite=overwrite, inputs=[path])
             report.add_ok(path)
         except HifaceError as e:

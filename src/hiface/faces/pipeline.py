@@ -61,7 +61,7 @@ class FacePipeline:
     """Restore every face of a photo with ``restorer`` and paste it back.
 
     Args:
-        restorer: a :class:`hiface.models.Restorer` (its ``native_size`` and ``template`` decide
+        restorer: a :class:`hiface.restorers.Restorer` (its ``native_size`` and ``template`` decide
             the crop).
         detector: a :class:`Detector` or a detector name (``dlib``, ``dlib-cnn``, ``retinaface``);
             by name, dlib detectors use the 68-point predictor for dlib-chip models.

@@ -1,0 +1,266 @@
+"""Restore whole photos from Python: the library behind ``hiface restore`` (and any front-end).
+
+Detect -> align to the model's template -> restore -> paste back, for an image array
+(:func:`restore_image`) or a file written into an output folder (:func:`restore_file`, what the
+CLI runs per input). The command line only parses options and prints; everything it does to a
+photo happens here, so a script, a notebook or a web page gets the same result as the CLI.
+
+    >>> import hiface
+    >>> res = hiface.restore_image(pixels_uint8)          # default model, offline
+    >>> res.image.shape, len(res.faces)
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import HifaceError
+
+__all__ = ["DEFAULT_MODEL", "VIDEO_EXTS", "RestoreOptions", "FileResult", "load_pipeline", "restore_image",
+           "restore_file"]
+
+#: The restorer used when none is named: shipped with the package, no download.
+DEFAULT_MODEL = "hifacegan-lite"
+VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv")
+_ALPHA_EXTS = (".png", ".webp", ".tif", ".tiff")
+_16BIT_EXTS = (".png", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """How to build the restorer and the photo pipeline (see ``hiface restore --help``)."""
+
+    model: str = DEFAULT_MODEL
+    weights: str | None = "default"     #: "default", a file path, or None (random init)
+    device: str = "cpu"
+    upscale: float = 2.0                #: output scale of the whole photo
+    fidelity: float | None = None       #: the model's own meaning (see README)
+    detector: str = "dlib"
+    detector_weights: str | None = None  #: RetinaFace weight file (default: the cache)
+    only_center_face: bool = False
+    colorize: bool = False              #: keep the model's colours on grayscale photos
+    batch_size: int | None = 8          #: faces per model call
+    bg_upsampler: str | None = None     #: realesrgan[-fast|-anime], lanczos, none; None: realesrgan on a CUDA GPU, else lanczos
+    paste_mask: str = "face"            #: face (landmark outline) or box
+    color_match: bool = True            #: low-frequency colour transfer before blending
+
+    def replace(self, **changes: Any) -> "RestoreOptions":
+        unknown = set(changes) - {f.name for f in fields(self)}
+        if unknown:
+            raise HifaceError(f"unknown restore option(s): {', '.join(sorted(unknown))}; "
+                              f"known: {', '.join(f.name for f in fields(self))}")
+        return replace(self, **changes)
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_pipeline(options: RestoreOptions):
+    return _build_pipeline(options)
+
+
+def _build_pipeline(options: RestoreOptions):
+    from . import models
+    from .faces.pipeline import FacePipeline
+
+    cfg = models.get_model_config(options.model)
+    weights = options.weights
+    if not cfg.has_weights and weights == "default":
+        weights = None
+    restorer = models.create_restorer(options.model, weights=weights, device=options.device)
+    det_kw = {"weights": options.detector_weights or "default"} if options.detector == "retinaface" else {}
+    from .upscale import create_bg_upsampler
+
+    return FacePipeline(restorer, options.detector, upscale=options.upscale,
+                        only_center_face=options.only_center_face, batch_size=options.batch_size,
+                        fidelity=options.fidelity, colorize=options.colorize, detector_kwargs=det_kw,
+                        bg_upsampler=create_bg_upsampler(options.bg_upsampler, device=options.device),
+                        paste_mask=options.paste_mask, color_match=options.color_match)
+
+
+def load_pipeline(options: RestoreOptions | None = None, *, cache: bool = True, **changes: Any):
+    """The :class:`~hiface.faces.pipeline.FacePipeline` for ``options`` (plus keyword changes).
+
+    With ``cache`` (default) the last two pipelines are kept, so repeated calls with the same
+    options reuse the loaded model and detector."""
+    opts = (options or RestoreOptions()).replace(**changes) if changes else (options or RestoreOptions())
+    return _cached_pipeline(opts) if cache else _build_pipeline(opts)
+
+
+def as_float_image(a: np.ndarray) -> np.ndarray:
+    """uint8/uint16/float (H, W), (H, W, 1|3|4) -> float32 (H, W, 3) in [0, 1] (alpha dropped)."""
+    a = np.asarray(a)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise HifaceError(f"expected an image array of shape (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
+    if a.shape[2] == 4:
+        a = a[..., :3]
+    if a.dtype == np.uint8:
+        f = a.astype(np.float32) / 255.0
+    elif a.dtype == np.uint16:
+        f = a.astype(np.float32) / 65535.0
+    elif np.issubdtype(a.dtype, np.floating):
+        f = np.clip(a.astype(np.float32), 0.0, 1.0)
+    else:
+        raise HifaceError(f"unsupported image dtype {a.dtype}: use uint8, uint16 or float in [0, 1]")
+    if f.shape[2] == 1:
+        f = np.repeat(f, 3, axis=2)
+    return np.ascontiguousarray(f)
+
+
+def restore_image(image: np.ndarray, options: RestoreOptions | None = None, *, alpha: np.ndarray | None = None,
+                  aligned: bool = False, guide: np.ndarray | None = None, guide_face: int | None = None,
+                  pipeline=None, **changes: Any):
+    """Restore every face of one photo and paste it back.
+
+    Args:
+        image: RGB (H, W, 3) (or gray (H, W)) as uint8, uint16 or float in [0, 1].
+        options: a :class:`RestoreOptions`; keyword ``changes`` (e.g. ``model="codeformer"``,
+            ``upscale=1``) are applied on top of it.
+        alpha: optional (H, W) alpha channel in the image's dtype; resized with the photo.
+        aligned: the image is already an aligned face crop.
+        guide: guided models: a reference photo of the same person (array, like ``image``).
+        pipeline: a ready pipeline (``load_pipeline``) instead of ``options``.
+
+    Returns:
+        a :class:`~hiface.faces.pipeline.RestoreResult` (``image`` float32 (H*u, W*u, 3) in [0, 1],
+        ``faces``, ``crops``, ``restored``, ...).
+    """
+    pipe = pipeline if pipeline is not None else load_pipeline(options, **changes)
+    x = as_float_image(image)
+    a = None
+    if alpha is not None:
+        alpha = np.asarray(alpha)
+        a = alpha.astype(np.float32) / (65535.0 if alpha.dtype == np.uint16 else 255.0) \
+            if alpha.dtype in (np.uint8, np.uint16) else np.clip(alpha.astype(np.float32), 0, 1)
+    g = None if guide is None else as_float_image(guide)
+    return pipe(x, a, aligned=aligned, guide=g, guide_face=guide_face)
+
+
+# -- files -----------------------------------------------------------------------------------
+@dataclass
+class FileResult:
+    """What :func:`restore_file` did to one input."""
+
+    source: Path
+    output: Path                              #: the restored photo (or video)
+    extra_outputs: list[Path] = field(default_factory=list)  #: faces/, compare/, warped/ files
+    n_faces: int = 0                          #: faces restored
+    no_face: bool = False                     #: a photo in which no face was found
+    result: Any = None                        #: the RestoreResult (photos only)
+
+
+def output_ext(path: Path, ext: str, has_alpha: bool, is16: bool) -> str:
+    """Output extension: ``ext`` "png"/"jpg", or "auto" = the input's (PNG when it cannot hold
+    the photo's alpha or 16 bits)."""
+    if ext == "png":
+        return ".png"
+    if ext == "jpg":
+        return ".jpg"
+    e = path.suffix.lower()
+    if e in (".jpeg",):
+        e = ".jpg"
+    if e not in (".jpg", ".png", ".webp", ".bmp", ".tif", ".tiff"):
+        e = ".png"
+    if has_alpha and e not in _ALPHA_EXTS:
+        e = ".png"
+    if is16 and e not in _16BIT_EXTS:
+        e = ".png"
+    return e
+
+
+def to_dtype(a: np.ndarray, dtype) -> np.ndarray:
+    """Float [0, 1] -> uint8 or uint16, rounded."""
+    a = np.clip(a, 0.0, 1.0)
+    if dtype == np.uint16:
+        return (a * 65535.0 + 0.5).astype(np.uint16)
+    return (a * 255.0 + 0.5).astype(np.uint8)
+
+
+def _as_float(a: np.ndarray) -> np.ndarray:
+    return a.astype(np.float32) / (65535.0 if a.dtype == np.uint16 else 255.0)
+
+
+def restore_file(path: str | Path, outdir: str | Path, pipeline=None, *, root: str | Path | None = None,
+                 aligned: bool = False, ext: str = "auto", save_faces: bool = False, compare: bool = False,
+                 guide: np.ndarray | None = None, guide_face: int | None = None, save_warped: bool = False,
+                 overwrite: bool = False, progress=None) -> FileResult:
+    """Restore one photo or video file into ``outdir`` (sub-folders relative to ``root`` mirrored).
+
+    Writes ``NAME.EXT`` (and, when asked, ``faces/``, ``compare/``, ``warped/`` files) atomically;
+    never writes over an input or, without ``overwrite``, over an existing file. ``guide`` is a
+    float reference image (see :func:`as_float_image`). Raises a :class:`HifaceError` for a file
+    that cannot be read, restored or written."""
+    from .files import plan_output
+    from .io import read_image, write_image
+
+    pipe = pipeline if pipeline is not None else load_pipeline()
+    path, outdir = Path(path), Path(outdir)
+    if path.suffix.lower() in VIDEO_EXTS:
+        dst = plan_output(path, outdir, base=root)
+        n = _restore_video(pipe, path, dst, aligned=aligned, guide=guide, guide_face=guide_face,
+                           overwrite=overwrite, progress=progress)
+        return FileResult(source=path, output=dst, n_faces=n)
+
+    img = read_image(path, keep_16bit=True)
+    x = _as_float(img.pixels)
+    alpha = None if img.alpha is None else _as_float(img.alpha)
+    res = pipe(x, alpha, aligned=aligned, guide=guide, guide_face=guide_face)
+    is16 = img.pixels.dtype == np.uint16
+    oext = output_ext(path, ext, img.alpha is not None, is16)
+    dtype = np.uint16 if (is16 and oext in _16BIT_EXTS) else np.uint8
+    out = to_dtype(res.image, dtype)
+    gray_out = img.was_gray and not pipe.colorize  # gray-looking RGB files stay RGB (with equal channels)
+    if gray_out:
+        out = out[..., 0]
+    a_out = None if res.alpha is None else to_dtype(res.alpha, dtype)
+    dst = plan_output(path, outdir, ext=oext, base=root)
+    write_image(dst, out, a_out, overwrite=overwrite, inputs=[path])
+    fr = FileResult(source=path, output=dst, n_faces=len(res.restored),  # with a guide only the guided face
+                    no_face=not aligned and not res.faces, result=res)
+    sub = dst.parent.relative_to(outdir) if dst.parent != outdir else Path()
+    stem = dst.stem
+
+    def extra(p: Path, arr: np.ndarray) -> None:
+        write_image(p, arr, overwrite=overwrite, inputs=[path])
+        fr.extra_outputs.append(p)
+
+    if save_faces:
+        for k, (c, r) in enumerate(zip(res.crops, res.restored)):
+            fi = res.restored_index[k] if res.restored_index else k
+            for tag, arr in (("input", c), ("restored", r)):
+                extra(outdir / "faces" / sub / f"{stem}_{fi:02d}_{tag}.png", to_dtype(arr, np.uint8))
+    if save_warped:
+        for k, w in enumerate(res.warped_guides):
+            fi = res.restored_index[k] if res.restored_index else k
+            extra(outdir / "warped" / sub / f"{stem}_{fi:02d}_guide.png", to_dtype(w, np.uint8))
+    if compare:
+        from .faces.paste import upscale_image
+
+        left = upscale_image(x, res.image.shape[0] / x.shape[0]) if res.image.shape[:2] != x.shape[:2] else x
+        if left.shape[:2] != res.image.shape[:2]:
+            import cv2
+
+            left = cv2.resize(x, (res.image.shape[1], res.image.shape[0]), interpolation=cv2.INTER_LANCZOS4)
+        sbs = to_dtype(np.concatenate([np.clip(left, 0, 1), res.image], axis=1), np.uint8)
+        cext = ".jpg" if oext == ".jpg" else ".png"
+        extra(outdir / "compare" / sub / f"{stem}{cext}", sbs[..., 0] if gray_out else sbs)
+    return fr
+
+
+def _restore_video(pipe, src: Path, dst: Path, *, aligned, guide, guide_face, overwrite, progress=None) -> int:
+    """Run every frame through ``pipe``; returns the number of faces restored over all frames."""
+    from .video import process_video
+
+    count = [0]
+
+    def fn(frame):
+        res = pipe(frame.astype(np.float32) / 255.0, aligned=aligned, guide=guide, guide_face=guide_face)
+        count[0] += len(res.restored)
+        return to_dtype(res.image, np.uint8)
+
+    process_video(src, dst, fn, overwrite=overwrite, progress=progress)
+    return count[0]
