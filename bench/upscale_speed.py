@@ -29,7 +29,7 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     img = read_image(SHARED / "data/realworld/whole/gpen_selfie_1.jpg").pixels.astype(np.float32) / 255
     x = np.ascontiguousarray(img[800:800 + a.size, 900:900 + a.size])
-    print(f"| model | input | seconds | s / input MP (one tile) | s / MP tiled (x1.27) |")
+    print("| model | input | seconds | s / input MP (one tile) | s / MP tiled (x1.27) |")
     print("|---|---|---|---|---|")
     for name in a.models.split(","):
         up = RealESRGANUpsampler(name, progress=False)

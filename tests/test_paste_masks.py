@@ -9,7 +9,7 @@ from hiface.errors import HifaceError
 from hiface.faces.masks import face_shape_mask, landmark_outline, match_colour, paste_masks
 from hiface.faces.pipeline import FacePipeline
 from hiface.faces.templates import get_template
-from test_restore_pipeline import _Fake, _face_at, _texture
+from test_restore_pipeline import _face_at, _Fake, _texture
 
 
 def test_outline_from_5_points_covers_the_face_not_the_box():

@@ -57,8 +57,8 @@ def upscale(ctx: click.Context, inputs, outdir: Path, model, scale, tile, ext, d
 
     from ..faces.paste import upscale_image
     from ..io import IMAGE_EXTS, read_image, write_image
-    from ..upscale import create_bg_upsampler
     from ..photo import _16BIT_EXTS, _as_float, output_ext, to_dtype
+    from ..upscale import create_bg_upsampler
 
     items = expand_inputs_with_roots(inputs, exts=IMAGE_EXTS, recursive=recursive)
     up = create_bg_upsampler(model, device=device, tile=tile)
