@@ -3,7 +3,7 @@
 
 A stack of 3×3 convolutions with per-channel PReLU at low resolution, a final convolution to
 ``3·s²`` channels, pixel shuffle, plus the nearest-up-sampled input as a global residual: all
-compute happens at input resolution, hence ~10× faster than RRDBNet. Parameter names follow the
+compute happens at input resolution, hence ~30× cheaper than RRDBNet. Parameter names follow the
 released layout: ``body.0`` (first conv), ``body.1`` (PReLU), ..., ``body.{2·num_conv+2}`` (last conv).
 """
 from __future__ import annotations

