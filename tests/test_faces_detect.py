@@ -106,3 +106,18 @@ def test_dlib_cnn_detector():
     (f,) = det(read_image(EXAMPLES / "portrait_old.jpg").pixels)
     assert det.name == "dlib-cnn" and f.score > 0.5 and f.points.shape == (5, 2)
     assert 25 < f.eye_distance < 45  # the portrait's eyes are ~34 px apart
+
+
+def test_shifted_duplicate_boxes_of_one_face_are_merged():
+    """RetinaFace boxes on the close-up crops codeformer_0934.png (2 boxes, 69 % of the smaller
+    shared) and codeformer_0720.png (3 boxes, pairwise IoU 0.2-0.3, under the NMS threshold):
+    one face each. Neighbours in a group photo that touch stay."""
+    from hiface.faces.detect import Detector
+
+    det = Detector()
+    a, b = _face(124, 20, 372, 316, 0.96), _face(80, 112, 435, 470, 1.0)
+    assert det.postprocess([a, b]) == [b]
+    a, b, c = _face(27, 25, 275, 338), _face(66, 158, 436, 509), _face(141, 18, 487, 317, 0.94)  # codeformer_0720
+    assert len(det.postprocess([a, b, c])) == 1
+    row = [_face(x, 100, x + 60, 170) for x in (0, 50, 100, 150)]  # a row of faces overlapping by 1/6
+    assert len(det.postprocess(row)) == 4

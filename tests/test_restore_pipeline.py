@@ -77,10 +77,11 @@ def test_identity_round_trip_on_texture(u):
     assert len(res.restored) == 2 and res.restored[0].shape == (512, 512, 3)
 
 
-def test_no_seam_when_the_restorer_changes_the_face():
+@pytest.mark.parametrize("mask", ["box", "face"])
+def test_no_seam_when_the_restorer_changes_the_face(mask):
     """A restorer that brightens the face: the change ramps in smoothly (feathered mask)."""
     img = np.full((300, 300, 3), 0.4, np.float32)
-    p = FacePipeline(_Fake(lambda x: (x + 0.2).clamp(0, 1)), upscale=1)
+    p = FacePipeline(_Fake(lambda x: (x + 0.2).clamp(0, 1)), upscale=1, paste_mask=mask, color_match=False)
     res = p(img, faces=[_face_at(150, 150, 50)])
     diff = res.image[..., 0] - img[..., 0]
     assert diff[150, 150] == pytest.approx(0.2, abs=1e-3)  # full change at the centre

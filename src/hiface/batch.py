@@ -89,7 +89,8 @@ def restore_settings(options: RestoreOptions, *, aligned: bool = False, ext: str
         "only_center_face": options.only_center_face, "colorize": options.colorize,
         "aligned": aligned, "ext": ext, "save_faces": save_faces, "compare": compare, "save_warped": save_warped,
         "guide": weights_identity(guide) if guide else None, "guide_face": guide_face,
-        "strip_metadata": strip_metadata,
+        "strip_metadata": strip_metadata, "bg_upsampler": options.bg_upsampler, "paste_mask": options.paste_mask,
+        "color_match": options.color_match,
     }
 
 

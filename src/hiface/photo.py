@@ -44,6 +44,9 @@ class RestoreOptions:
     only_center_face: bool = False
     colorize: bool = False              #: keep the model's colours on grayscale photos
     batch_size: int | None = 8          #: faces per model call
+    bg_upsampler: str | None = None     #: realesrgan[-fast|-anime], lanczos, none; None: realesrgan on a CUDA GPU, else lanczos
+    paste_mask: str = "face"            #: face (landmark outline) or box
+    color_match: bool = True            #: low-frequency colour transfer before blending
 
     def replace(self, **changes: Any) -> "RestoreOptions":
         unknown = set(changes) - {f.name for f in fields(self)}
@@ -68,9 +71,13 @@ def _build_pipeline(options: RestoreOptions):
         weights = None
     restorer = models.create_restorer(options.model, weights=weights, device=options.device)
     det_kw = {"weights": options.detector_weights or "default"} if options.detector == "retinaface" else {}
+    from .upscale import create_bg_upsampler
+
     return FacePipeline(restorer, options.detector, upscale=options.upscale,
                         only_center_face=options.only_center_face, batch_size=options.batch_size,
-                        fidelity=options.fidelity, colorize=options.colorize, detector_kwargs=det_kw)
+                        fidelity=options.fidelity, colorize=options.colorize, detector_kwargs=det_kw,
+                        bg_upsampler=create_bg_upsampler(options.bg_upsampler, device=options.device),
+                        paste_mask=options.paste_mask, color_match=options.color_match)
 
 
 def load_pipeline(options: RestoreOptions | None = None, *, cache: bool = True, **changes: Any):

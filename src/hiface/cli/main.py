@@ -13,6 +13,7 @@ from ..errors import HifaceError
 # name -> (module, attribute, one-line help). Modules live in hiface.cli.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "restore": ("hiface.cli.restore", "restore", "Restore the faces in photos, folders or videos."),
+    "upscale": ("hiface.cli.upscale", "upscale", "Up-scale whole images (Real-ESRGAN or Lanczos), no face step."),
     "degrade": ("hiface.cli.degrade", "degrade", "Simulate degradations (HiFaceGAN §3.1 and peers)."),
     "evaluate": ("hiface.cli.evaluate", "evaluate", "Score restored images (PSNR, SSIM, NIQE, FED, LLE, ...)."),
     "benchmark": ("hiface.cli.benchmark", "benchmark", "Degrade clean faces, restore with models and baselines, compare."),

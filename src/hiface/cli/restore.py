@@ -83,6 +83,16 @@ def _model_help() -> str:
               help="Which face (0 = leftmost) the guide is for; default: the face whose pose best "
                    "matches the guide's.")
 @click.option("--save-warped", is_flag=True, help="Guided models: also write the guide warped onto the face.")
+@click.option("--bg-upsampler", type=click.Choice(["realesrgan", "realesrgan-anime", "realesrgan-fast", "lanczos",
+                                                   "none"]), default=None,
+              help="Background up-sampler: realesrgan (RealESRGAN_x4plus, slow on CPU), realesrgan-fast "
+                   "(animevideov3, ~30x faster), realesrgan-anime, lanczos; none = lanczos. Default: "
+                   "realesrgan when a CUDA GPU is present, else lanczos.")
+@click.option("--paste-mask", type=click.Choice(["face", "box"]), default="face", show_default=True,
+              help="Blend restored faces along the face outline from the landmarks (face) or a soft square (box).")
+@click.option("--no-color-match", is_flag=True,
+              help="Keep the restored face's own tone (default: its low frequencies take the input's "
+                   "tone inside the paste mask, so no step shows at the seam).")
 @click.option("--device", default="cpu", show_default=True, help="Torch device, e.g. cuda.")
 @click.option("-r", "--recursive", is_flag=True, help="Also look in sub-folders of folder inputs.")
 @click.option("--overwrite", is_flag=True, help="Redo every input and replace existing outputs (default: "
@@ -97,8 +107,8 @@ def _model_help() -> str:
 @friendly_errors
 def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, fidelity, detector,
             detector_weights, only_center_face, aligned, save_faces, compare, colorize, ext, batch_size,
-            guide, guide_face, save_warped, device, recursive, overwrite, strip_metadata, max_megapixels,
-            show_progress):
+            guide, guide_face, save_warped, bg_upsampler, paste_mask, no_color_match, device, recursive, overwrite,
+            strip_metadata, max_megapixels, show_progress):
     """Restore the faces in photos, folders or videos.
 
     Each face is detected, aligned to the model's template, restored (all faces of a photo
@@ -132,7 +142,8 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
     items = expand_inputs_with_roots(inputs, exts=RESTORE_EXTS, recursive=recursive)
     opts = RestoreOptions(model=name, weights=weights, device=device, upscale=upscale, fidelity=fidelity,
                           detector=detector, detector_weights=detector_weights, only_center_face=only_center_face,
-                          colorize=colorize, batch_size=batch_size)
+                          colorize=colorize, batch_size=batch_size, bg_upsampler=bg_upsampler,
+                          paste_mask=paste_mask, color_match=not no_color_match)
     report = BatchReport()
     counts = {"faces": 0, "no_face": 0}
     others = [d for d in DETECTORS if d != detector]

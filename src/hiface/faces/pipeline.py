@@ -13,7 +13,8 @@ import numpy as np
 from ..errors import HifaceError, flag
 from .align import face_transform, transform_points, warp_face
 from .detect import Detector, Face, create_detector, select_center_face
-from .paste import is_grayscale, paste_faces, to_gray, upscale_image
+from .paste import face_mask, is_grayscale, paste_faces, to_gray, upscale_image
+from .render import _quantise_into
 from .render import render as _render
 from .templates import DLIB_TEMPLATES
 
@@ -71,11 +72,18 @@ class FacePipeline:
         batch_size: cap on faces per restorer call (all faces of a photo form one batch otherwise).
         fidelity: passed to the restorer (models with ``supports_fidelity``).
         colorize: keep the restorer's colours on grayscale photos (default: back to gray).
+        paste_mask: ``face`` (feathered face outline from the landmarks, ``faces.masks``) or
+            ``box`` (feathered square of the crop).
+        color_match: before blending, give the restored face the input's low-frequency tone
+            inside the paste mask (``faces.masks.match_colour``).
+        bg_upsampler: ``(image, factor) -> image`` for the background (e.g. Real-ESRGAN, see
+            :func:`hiface.upscale.create_bg_upsampler`); None: Lanczos.
     """
 
     def __init__(self, restorer, detector: Detector | str = "dlib", *, upscale: float = 2, only_center_face: bool = False,
                  batch_size: int | None = 8, fidelity: float | None = None, colorize: bool = False,
-                 detector_kwargs: dict | None = None):
+                 detector_kwargs: dict | None = None, bg_upsampler=None, paste_mask: str = "face",
+                 color_match: bool = True):
         if upscale <= 0:
             raise HifaceError(f"upscale must be positive, got {upscale}")
         self.restorer = restorer
@@ -86,6 +94,10 @@ class FacePipeline:
         self.batch_size = batch_size
         self.fidelity = fidelity
         self.colorize = colorize
+        self.bg_upsampler = bg_upsampler
+        if paste_mask not in ("face", "box"):
+            raise HifaceError(f"paste_mask must be 'face' or 'box', got {paste_mask!r}")
+        self.paste_mask, self.color_match = paste_mask, color_match
 
     # -- pieces -------------------------------------------------------------------------
     @property
@@ -154,6 +166,14 @@ class FacePipeline:
         self._guide_cache = (key, (crops[0], transform_points(Ms[0], f.landmarks)))
         return self._guide_cache[1]
 
+    def paste_masks(self, faces: list[Face], Ms: list[np.ndarray]) -> list[np.ndarray] | None:
+        """Crop-space blend masks for ``paste_mask='face'``; None (the box) otherwise."""
+        if self.paste_mask != "face":
+            return None
+        from .masks import paste_masks
+
+        return paste_masks(faces, Ms, self.size)
+
     # -- whole photo --------------------------------------------------------------------
     def __call__(self, image: np.ndarray, alpha: np.ndarray | None = None, *, aligned: bool = False,
                  guide: np.ndarray | None = None, guide_face: int | None = None,
@@ -217,13 +237,23 @@ class FacePipeline:
                 k = match_guide(g_lm, [transform_points(M, f.landmarks) for M, f in zip(Ms, faces)])
             index, crops, Ms = [k], [crops[k]], [Ms[k]]
         restored, warped = self._restore_crops_progress(crops, g_crop)
+        masks = self.paste_masks([faces[i] for i in index], Ms)
+        if self.color_match:
+            from .masks import match_colour
+
+            restored = [match_colour(r, c, face_mask(self.size) if m is None else m)
+                        for r, c, m in zip(restored, crops, masks or [None] * len(crops))]
         if gray and not self.colorize:
             restored = [to_gray(r) for r in restored]
-        if out_dtype is None:
-            out = upscale_image(image, u)
-            paste_faces(out, restored, Ms, upscale=u)
+        if out_dtype is None or self.bg_upsampler is not None:
+            out = upscale_image(image, u) if self.bg_upsampler is None else self.bg_upsampler(image, u)
+            paste_faces(out, restored, Ms, upscale=u, masks=masks)
+            if out_dtype is not None:  # the up-sampler works in tiles; only the final picture is whole
+                q = np.empty(out.shape, dtype=out_dtype)
+                _quantise_into(q, out)
+                out = q
         else:  # bounded memory: the integer output is built in strips
-            out = _render(image, restored, Ms, u, out_dtype)
+            out = _render(image, restored, Ms, u, out_dtype, masks=masks)
         return RestoreResult(image=out, alpha=out_alpha, faces=faces, restored_index=index, crops=crops,
                              restored=restored, transforms=Ms, warped_guides=warped, gray=gray)
 

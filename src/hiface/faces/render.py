@@ -95,12 +95,13 @@ def _face_rois(faces, transforms, upscale: float, oh: int, ow: int) -> list[tupl
 
 
 def render(image: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarray], upscale: float,
-           dtype=np.uint8, *, rows: int = 512, whole_face_rows: int = 2048, **paste_kw) -> np.ndarray:
+           dtype=np.uint8, *, rows: int = 512, whole_face_rows: int = 2048, masks: list | None = None,
+           **paste_kw) -> np.ndarray:
     """The up-scaled ``image`` with ``faces`` pasted (see :func:`~hiface.faces.paste.paste_faces`,
     ``paste_kw`` passed on), as a new ``dtype`` array (uint8 or uint16), built strip by strip.
 
     ``image``: float (H, W, C) or (H, W) in [0, 1]; ``transforms``: image -> crop similarities in
-    the coordinates of ``image``. Values are rounded like ``to_dtype`` (clip, scale, +0.5).
+    the coordinates of ``image``; ``masks``: per-face paste masks (default: the feathered box). Values are rounded like ``to_dtype`` (clip, scale, +0.5).
 
     Each face is pasted into a buffer of its own region's columns and of rows that make the
     result independent of the strip: the face's whole region when it is at most
@@ -114,7 +115,7 @@ def render(image: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarr
     for y0, y1, strip in background_strips(image, upscale, rows=rows):
         np.clip(strip, 0.0, 1.0, out=strip)  # as upscale_image: faces blend over the clipped background
         s3 = strip if strip.ndim == 3 else strip[..., None]
-        for face, M, (fx0, fy0, fx1, fy1, sc) in zip(faces, transforms, rois):
+        for i, (face, M, (fx0, fy0, fx1, fy1, sc)) in enumerate(zip(faces, transforms, rois)):
             if fy1 <= y0 or fy0 >= y1 or fx1 <= fx0:
                 continue
             if fy1 - fy0 <= whole_face_rows or sc < 2.5:  # (shrunk faces are pre-filtered per region)
@@ -128,7 +129,8 @@ def render(image: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarr
             # move the face's map so buf's (0, 0) is output pixel (fx0, by0): output = u * image + (u - 1) / 2,
             # so shifting the output by -d shifts the image by -d / u
             T = np.array([[1.0, 0.0, fx0 / upscale], [0.0, 1.0, by0 / upscale], [0.0, 0.0, 1.0]])
-            paste_faces(buf, [face], [np.asarray(M, dtype=np.float64)[:2] @ T], upscale=upscale, **paste_kw)
+            paste_faces(buf, [face], [np.asarray(M, dtype=np.float64)[:2] @ T], upscale=upscale,
+                        masks=None if masks is None else [masks[i]], **paste_kw)
             s3[ky0 - y0:ky1 - y0, fx0:fx1] = buf[ky0 - by0:ky1 - by0]
         _quantise_into(out[y0:y1], strip)
     return out
