@@ -43,7 +43,9 @@ def test_settings_map_to_cli_options():
     from hiface.web.choices import Settings, background_upsamplers, cli_command, detector_choices, restore_options
 
     assert restore_options(Settings()) == RestoreOptions()  # the page's defaults are the CLI's
-    assert background_upsamplers()[0][1] == "lanczos"
+    assert [k for _, k in background_upsamplers()] == ["lanczos", "realesrgan-fast", "realesrgan"]
+    assert restore_options(Settings(background="realesrgan-fast")).bg_upsampler == "realesrgan-fast"
+    assert "--bg-upsampler realesrgan-fast" in cli_command(Settings(background="realesrgan-fast"), ["a.jpg"])
     assert [d for _, d in detector_choices()] == ["dlib", "dlib-cnn", "retinaface"]
     o = restore_options(Settings(model="codeformer", fidelity=0.3, detector="retinaface", upscale=4, batch_size=2))
     assert (o.model, o.fidelity, o.detector, o.upscale, o.batch_size) == ("codeformer", 0.3, "retinaface", 4.0, 2)

@@ -116,6 +116,9 @@ def detector_choices() -> list[tuple[str, str]]:
 #: restored by the model; this decides how the rest of the photo is enlarged.
 BACKGROUNDS: dict[str, tuple[str, dict]] = {
     "lanczos": ("Lanczos (built in, fast)", {}),
+    "realesrgan-fast": ("Real-ESRGAN fast (animevideov3; minutes per photo on a CPU)",
+                        {"bg_upsampler": "realesrgan-fast"}),
+    "realesrgan": ("Real-ESRGAN x4plus (best background; very slow without a GPU)", {"bg_upsampler": "realesrgan"}),
 }
 
 
