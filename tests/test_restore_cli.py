@@ -69,7 +69,7 @@ def test_identity_photo_round_trip_and_outputs(tmp_path):
     assert d.mean() < 0.3 and d.max() < 12  # 8-bit levels: re-quantised, no seam, no colour shift
     assert abs(a.mean((0, 1)) - b.mean((0, 1))).max() < 0.1
     faces = sorted(p.name for p in (tmp_path / "out" / "faces").iterdir())
-    assert faces == ["p_00_input.png", "p_00_restored.png"]
+    assert faces == ["p.json", "p_00_input.png", "p_00_restored.png"]  # p.json: the per-face decisions
     assert Image.open(tmp_path / "out" / "faces" / "p_00_input.png").size == (512, 512)
     assert Image.open(tmp_path / "out" / "compare" / "p.png").size == (768, 384)
     # never overwrite without --overwrite: the file is reported, exit code 1

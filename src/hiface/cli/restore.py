@@ -29,6 +29,8 @@ Examples:
   hiface restore photos/ -o restored/ --model hifacegan --weights hifacegan.pth --upscale 1 --compare
   hiface restore group.png -o out/ --model codeformer --fidelity 0.7 --detector retinaface
   hiface restore crops/ -o out/ --model identity --aligned --upscale 1
+  hiface restore ffhq_crops/ -o out/ --aligned                # 512² FFHQ-style crops (GFP-GAN/CodeFormer)
+  hiface restore chips/ -o out/ --aligned --crop-template dlib-chip --fidelity 1
   hiface restore clip.mp4 -o out/ --model gfpgan-1.4           # keeps fps and audio
   hiface restore lq.jpg -o out/ --model gfrnet --guide ref.jpg --save-warped
 
@@ -36,7 +38,8 @@ Examples:
 Outputs (in OUTDIR, sub-folders of the inputs mirrored):
   NAME.EXT                       the restored photo (or video)
   faces/NAME_NN_input.png        with --save-faces: aligned input face NN (left to right)
-  faces/NAME_NN_restored.png     ... and its restoration
+  faces/NAME_NN_restored.png     ... and its restoration (as blended into the photo)
+  faces/NAME.json                ... and per face: scale, fidelity, weight, severity
   compare/NAME.EXT               with --compare: input | output side by side
   warped/NAME_NN_guide.png       with --save-warped: the guide warped onto face NN
 For videos only the restored video is written (same container, source fps, audio copied).
@@ -102,18 +105,28 @@ def _as_float(a):
               help="Weight file (.safetensors/.pth) instead of the model's default weights.")
 @click.option("--upscale", type=click.FloatRange(min=0.1, max=8), default=2, show_default=True,
               help="Output scale of the whole photo (1 = same size).")
-@click.option("--fidelity", type=click.FloatRange(0, 1), default=None,
-              help="Models that support it (its meaning is the model's own): CodeFormer w, 0 = "
-                   "strongest restoration .. 1 = closest to the input (default 0.5); GFP-GAN: a blend "
-                   "of the output, 0 = the input face .. 1 = fully restored (default 1).")
+@click.option("--fidelity", default=None, metavar="auto|0..1",
+              help="How much of the restored face to use. auto (default for models without their own "
+                   "knob): per face, estimated from how damaged it looks (clean faces stay as they are). "
+                   "A number: for those models the blend weight (0 = the input face .. 1 = fully restored); "
+                   "for models with their own knob its meaning is the model's: CodeFormer w, 0 = strongest "
+                   "restoration .. 1 = closest to the input (default 0.5); GFP-GAN: the same blend "
+                   "(default 1).")
 @click.option("--detector", type=click.Choice(DETECTORS), default="dlib", show_default=True,
               help="Face detector: dlib (HOG, offline), dlib-cnn (slower, harder faces), retinaface "
                    "(needs its weights: --detector-weights or the cache).")
 @click.option("--detector-weights", type=click.Path(dir_okay=False, exists=True), default=None,
               help="RetinaFace weight file (default: cached official release).")
 @click.option("--only-center-face", is_flag=True, help="Restore only the face nearest the image centre.")
-@click.option("--aligned", is_flag=True, help="Inputs are already aligned face crops (no detection).")
-@click.option("--save-faces", is_flag=True, help="Also write the aligned input and restored faces.")
+@click.option("--aligned", is_flag=True, help="Inputs are already aligned face crops (no detection), "
+                                               "aligned as --crop-template says.")
+@click.option("--crop-template", type=click.Choice(["ffhq512", "dlib-chip", "model"]), default="ffhq512",
+              show_default=True, help="With --aligned: the crops' convention. ffhq512: FFHQ-style crops "
+              "(GFP-GAN/CodeFormer; eyes at 38%/62% across, 47% down); dlib-chip: dlib face chips "
+              "(UTKFace); model: already in the model's own template. The crop is mapped to the model's "
+              "template and the result pasted back, so hair and background stay.")
+@click.option("--save-faces", is_flag=True, help="Also write the aligned input and restored faces, and "
+                                                  "faces/NAME.json: per face the scale, fidelity and weight used.")
 @click.option("--compare", is_flag=True, help="Also write input | output side by side.")
 @click.option("--colorize", is_flag=True, help="Keep the model's colours on grayscale photos "
                                                 "(default: grayscale photos stay grayscale).")
@@ -133,7 +146,7 @@ def _as_float(a):
 @click.pass_context
 @friendly_errors
 def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, fidelity, detector,
-            detector_weights, only_center_face, aligned, save_faces, compare, colorize, ext, batch_size,
+            detector_weights, only_center_face, aligned, crop_template, save_faces, compare, colorize, ext, batch_size,
             guide, guide_face, save_warped, device, recursive, overwrite):
     """Restore the faces in photos, folders or videos.
 
@@ -159,15 +172,21 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
         raise click.UsageError(f"--guide only works with guided models (e.g. GFRNet); {name!r} takes no reference")
     if (guide_face is not None or save_warped) and guide is None:
         raise click.UsageError("--guide-face and --save-warped need --guide")
-    if fidelity is not None and not cfg.supports_fidelity:
-        click.echo(f"note: {name} ignores --fidelity", err=True)
+    if fidelity is not None and fidelity.strip().lower() != "auto":
+        try:
+            fidelity = float(fidelity)
+        except ValueError:
+            raise click.BadParameter(f"{fidelity!r} is neither 'auto' nor a number", param_hint="--fidelity") from None
+        if not 0.0 <= fidelity <= 1.0:
+            raise click.BadParameter(f"{fidelity} is not in [0, 1]", param_hint="--fidelity")
 
     items = expand_inputs_with_roots(inputs, exts=IMAGE_EXTS + VIDEO_EXTS, recursive=recursive)
     restorer = hiface.create_restorer(name, weights=None if not cfg.has_weights and weights == "default" else weights,
                                       device=device)
     det_kw = {"weights": detector_weights or "default"} if detector == "retinaface" else {}
     pipe = FacePipeline(restorer, detector, upscale=upscale, only_center_face=only_center_face,
-                        batch_size=batch_size, fidelity=fidelity, colorize=colorize, detector_kwargs=det_kw)
+                        batch_size=batch_size, fidelity=fidelity, colorize=colorize, detector_kwargs=det_kw,
+                        crop_template=crop_template)
     if not aligned or guide is not None:
         pipe.detector  # noqa: B018  (load the detector now: a missing weight file is one clear error)
     guide_px = None
@@ -214,6 +233,9 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
                     for tag, arr in (("input", c), ("restored", r)):
                         write_image(outdir / "faces" / sub / f"{stem}_{fi:02d}_{tag}.png", _to_dtype(arr, np.uint8),
                                     overwrite=overwrite, inputs=[path])
+                _write_decisions(outdir / "faces" / sub / f"{stem}.json", path, name, res)
+            for msg in res.notes:
+                report.note(f"{path}: {msg}")
             if save_warped:
                 for k, w in enumerate(res.warped_guides):
                     fi = res.restored_index[k] if res.restored_index else k
@@ -239,6 +261,16 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
                + (f", {no_face} photo(s) without a face" if no_face else "")
                + f", {report.n_failed} failed, {dt:.1f} s", err=True)
     ctx.exit(report.exit_code)
+
+
+def _write_decisions(dst: Path, src: Path, model: str, res) -> None:
+    """faces/NAME.json: what the pipeline decided per face (scale, fidelity, weight)."""
+    import json
+
+    from ..io import write_bytes_atomic
+
+    doc = {"input": str(src), "model": model, "faces": res.decisions, "notes": res.notes}
+    write_bytes_atomic(dst, (json.dumps(doc, indent=1) + "\n").encode())
 
 
 def _restore_video(pipe, src: Path, dst: Path, *, aligned, guide, guide_face, overwrite) -> int:

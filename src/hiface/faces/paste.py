@@ -14,7 +14,7 @@ import numpy as np
 
 from .align import invert_affine, scale_affine_output, similarity_scale, transform_points, warp_face
 
-__all__ = ["face_mask", "upscale_image", "paste_faces", "to_gray", "is_grayscale"]
+__all__ = ["face_mask", "upscale_image", "paste_faces", "detail_sigma", "to_gray", "is_grayscale"]
 
 
 @functools.lru_cache(maxsize=8)
@@ -58,13 +58,27 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return np.repeat(y[..., None], 3, axis=-1).astype(image.dtype, copy=False)
 
 
+def detail_sigma(scale: float) -> float:
+    """Gaussian sigma (output px) of the correction low-pass when a crop is enlarged ``scale``x.
+
+    A crop pixel covers ``scale`` output pixels, so the model cannot represent periods below
+    ~``2 scale`` px (its Nyquist). Low-passing the change (restored - background) at that cutoff
+    keeps the background's finer detail; the output grid itself already limits to a 2 px period,
+    so the extra blur adds in quadrature: ``0.5 sqrt(scale^2 - 1)`` (response ~0.3 at the model's
+    Nyquist, ~0.75 at half of it). Zero for faces at or below the model's size."""
+    return 0.5 * float(np.sqrt(max(scale * scale - 1.0, 0.0)))
+
+
 def paste_faces(background: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarray], *,
-                upscale: float = 1.0, erode: float = 0.03, feather: float = 0.12) -> np.ndarray:
+                upscale: float = 1.0, erode: float = 0.03, feather: float = 0.12,
+                keep_detail: bool = False) -> np.ndarray:
     """Blend restored crops into ``background`` (already upscaled by ``upscale``), in order.
 
     background: (H, W, C) float32 in [0, 1], modified and returned.
     faces: restored (S, S, C) float32 crops; transforms: their image->crop similarities in the
-    coordinates of the *original* (not upscaled) image."""
+    coordinates of the *original* (not upscaled) image. ``keep_detail``: faces larger than the
+    crop take only the frequencies the crop can hold from it (``background + lowpass(restored -
+    background)``, :func:`detail_sigma`); the background's finer detail stays."""
     H, W = background.shape[:2]
     for face, M in zip(faces, transforms):
         S = face.shape[0]
@@ -90,6 +104,11 @@ def paste_faces(background: np.ndarray, faces: list[np.ndarray], transforms: lis
             m = m[..., None]
         roi = background[y0:y1, x0:x1]
         f -= roi  # roi += m * (f - roi), without temporaries
+        sig = detail_sigma(similarity_scale(T)) if keep_detail else 0.0
+        if sig > 0.05:
+            import cv2
+
+            f = cv2.GaussianBlur(f, (0, 0), sig, borderType=cv2.BORDER_REPLICATE).reshape(f.shape)
         f *= m
         roi += f
     return background
