@@ -28,8 +28,11 @@ def main() -> int:
     ap.add_argument("-o", "--out", type=Path, default=ROOT / "docs" / "aligned-crops.jpg")
     ap.add_argument("--tile", type=int, default=150)
     ap.add_argument("--groups", type=int, default=2, help="side-by-side groups of rows")
+    ap.add_argument("--limit", type=int, default=None, help="only every k-th crop, to this many")
     a = ap.parse_args()
     files = sorted(CROPPED.iterdir())
+    if a.limit and a.limit < len(files):
+        files = files[::len(files) // a.limit][:a.limit]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for k, (_, extra) in enumerate(RUNS):

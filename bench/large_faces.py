@@ -42,6 +42,7 @@ def main() -> int:
     ap.add_argument("--upscale", type=float, default=2)
     ap.add_argument("--min-face", type=int, default=256, help="faces larger than this (input px)")
     ap.add_argument("--picture", type=Path, default=None)
+    ap.add_argument("--photos", default=None, help="comma list of file names (default: every whole photo)")
     ap.add_argument("--tile", type=int, default=384, help="side of each 1:1 crop in the picture (output px)")
     a = ap.parse_args()
     r = hiface.create_restorer(a.model)
@@ -51,7 +52,8 @@ def main() -> int:
           "LapVar old paste | NIQE Lanczos | NIQE restored | NIQE old paste |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     t0 = time.time()
-    for path in sorted(WHOLE.iterdir()):
+    paths = sorted(WHOLE.iterdir()) if not a.photos else [WHOLE / n for n in a.photos.split(",")]
+    for path in paths:
         x = read_image(path).pixels.astype(np.float32) / 255
         new = FacePipeline(r, "dlib", upscale=u)
         res = new(x)
