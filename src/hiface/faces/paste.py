@@ -71,7 +71,7 @@ def detail_sigma(scale: float) -> float:
 
 def paste_faces(background: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarray], *,
                 upscale: float = 1.0, erode: float = 0.03, feather: float = 0.12,
-                keep_detail: bool = False) -> np.ndarray:
+                keep_detail: bool = False, inputs: list[np.ndarray] | None = None) -> np.ndarray:
     """Blend restored crops into ``background`` (already upscaled by ``upscale``), in order.
 
     background: (H, W, C) float32 in [0, 1], modified and returned.
@@ -80,8 +80,11 @@ def paste_faces(background: np.ndarray, faces: list[np.ndarray], transforms: lis
     crop take only the frequencies the crop can hold from it (``background + lowpass(restored -
     background)``, :func:`detail_sigma`); the background's finer detail stays."""
     H, W = background.shape[:2]
-    for face, M in zip(faces, transforms):
+    for i, (face, M) in enumerate(zip(faces, transforms)):
         S = face.shape[0]
+        delta = inputs is not None
+        if delta:
+            face = face - inputs[i]
         A = scale_affine_output(invert_affine(M), upscale)  # crop -> output
         corners = transform_points(A, np.array([[-0.5, -0.5], [S - 0.5, -0.5], [-0.5, S - 0.5], [S - 0.5, S - 0.5]]))
         x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 1, 0)
@@ -98,12 +101,14 @@ def paste_faces(background: np.ndarray, faces: list[np.ndarray], transforms: lis
         f = warp_face(face, T, roi_size, border="replicate", interpolation=interp)
         m = warp_face(face_mask(S, erode, feather), T, roi_size, border="constant", border_value=0.0,
                       interpolation="linear")
-        np.minimum(f, 1.0, out=f)  # cubic/Lanczos overshoot (in place: np.clip is slow on 10+ MP)
-        np.maximum(f, 0.0, out=f)
+        if not delta:
+            np.minimum(f, 1.0, out=f)  # cubic/Lanczos overshoot (in place: np.clip is slow on 10+ MP)
+            np.maximum(f, 0.0, out=f)
         if m.ndim == 2:  # linear interpolation of a [0, 1] mask stays in [0, 1]
             m = m[..., None]
         roi = background[y0:y1, x0:x1]
-        f -= roi  # roi += m * (f - roi), without temporaries
+        if not delta:
+            f -= roi  # roi += m * (f - roi), without temporaries
         sig = detail_sigma(similarity_scale(T)) if keep_detail else 0.0
         if sig > 0.05:
             import cv2
@@ -111,4 +116,7 @@ def paste_faces(background: np.ndarray, faces: list[np.ndarray], transforms: lis
             f = cv2.GaussianBlur(f, (0, 0), sig, borderType=cv2.BORDER_REPLICATE).reshape(f.shape)
         f *= m
         roi += f
+        if delta:
+            np.minimum(roi, 1.0, out=roi)
+            np.maximum(roi, 0.0, out=roi)
     return background

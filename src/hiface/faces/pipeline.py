@@ -230,7 +230,8 @@ class FacePipeline:
         if gray and not self.colorize:
             restored = [to_gray(r) for r in restored]
         out = upscale_image(image, u)
-        paste_faces(out, restored, Ms, upscale=u, keep_detail=self.keep_detail)
+        paste_faces(out, restored, Ms, upscale=u, keep_detail=self.keep_detail,
+                    inputs=crops if self.keep_detail else None)
         return RestoreResult(image=out, alpha=out_alpha, faces=faces, restored_index=index, crops=crops,
                              restored=restored, transforms=Ms, warped_guides=warped, gray=gray,
                              decisions=self._decisions(Ms, u, index))
@@ -276,6 +277,7 @@ class FacePipeline:
         if gray and not self.colorize:
             restored = [to_gray(r) for r in restored]
         out = upscale_image(image, u)
-        paste_faces(out, restored, [M], upscale=u, keep_detail=self.keep_detail)
+        paste_faces(out, restored, [M], upscale=u, keep_detail=self.keep_detail,
+                    inputs=[crop] if self.keep_detail else None)
         return RestoreResult(image=out, alpha=out_alpha, crops=[crop], restored=restored, transforms=[M],
                              warped_guides=warped, gray=gray, decisions=self._decisions([M], u), notes=notes)
