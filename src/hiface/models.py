@@ -164,8 +164,9 @@ class Restorer:
         The blend is ``"auto"`` (the per-face estimate of :mod:`hiface.fidelity`), a fixed weight
         (1 = the restored face, 0 = the input) or None (the model's output as is). None means
         ``auto`` for models without a knob of their own and the model's default otherwise
-        (CodeFormer keeps its w); a number goes to the model's knob when it has one, else it is
-        the blend weight; ``"auto"`` always blends, on top of the model's default."""
+        (CodeFormer keeps its w; guided models, GFRNet, their output); a number goes to the
+        model's knob when it has one, else it is the blend weight; ``"auto"`` always blends, on
+        top of the model's default."""
         if isinstance(fidelity, str):
             if fidelity.strip().lower() != "auto":
                 try:
@@ -178,6 +179,10 @@ class Restorer:
             raise HifaceError(f"fidelity must be in [0, 1], got {fidelity}")
         if self.supports_fidelity:
             return (self.config.default_fidelity if fidelity is None else float(fidelity)), None
+        if fidelity is None and self.config.guided:
+            # a reference-guided restoration is asked for explicitly (--guide), and the estimator
+            # never saw one: guided models blend only on request (--fidelity auto or a number)
+            return None, None
         return None, ("auto" if fidelity is None else float(fidelity))
 
     def restore(self, faces, fidelity: float | str | None = None, batch_size: int | None = None, *,
