@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "src"))
 def make_trainer(size: int, batch: int, compile_g: bool, run_dir: Path, ngf: int):
     from hiface.config import load_yaml
     from hiface.train.config import TrainConfig
-    from hiface.train.trainer import Trainer
+    from hiface.train.tasks.hifacegan import Trainer
 
     cfg = load_yaml(TrainConfig, ROOT / "configs" / "hifacegan-lite256.yaml", [
         "data.root=", "data.synthetic=32", f"data.size={size}", "data.num_workers=0", "data.val_fraction=0",
@@ -80,7 +80,7 @@ def flops_breakdown(size: int, ngf: int) -> str:
 
     from hiface.losses import PerceptualLoss
     from hiface.train.config import ModelConfig
-    from hiface.train.trainer import build_discriminator, build_generator
+    from hiface.train.tasks.hifacegan import build_discriminator, build_generator
 
     mc = ModelConfig(ngf=ngf)
     nets = {"G": (build_generator(mc), torch.rand(1, 3, size, size)),
@@ -102,7 +102,7 @@ def flops_breakdown(size: int, ngf: int) -> str:
 
 
 def quality_counts(root: str, threshold: float | None, write: bool) -> None:
-    from hiface.train import data as D
+    from hiface import data as D
     from hiface.train.config import QualityConfig
 
     qc = QualityConfig()

@@ -71,8 +71,8 @@ def test_benchmark_end_to_end(tmp_path):
         assert s["identity"]["metrics"][m]["mean"] == pytest.approx(s["degraded"]["metrics"][m]["mean"], abs=1e-9)
     assert s["bicubic"]["metrics"]["psnr"]["mean"] != pytest.approx(s["degraded"]["metrics"]["psnr"]["mean"])
     # degradation is the seeded simulator: re-running it reproduces lq/ exactly
-    from hiface.degrade.ops import square_resize
     from hiface.degrade import degrade, image_seed
+    from hiface.degrade.ops import square_resize
 
     man = json.loads((out / "manifest.json").read_text())
     assert [e["name"] for e in man["files"]] == ["f0", "f1"]
@@ -117,3 +117,22 @@ def test_benchmark_model_without_weights_is_reported_not_run(tmp_path, monkeypat
     assert doc["summary"]["hifacegan"]["metrics"]["psnr"]["mean"] is None
     assert "| hifacegan | not run |" in (tmp_path / "o" / "benchmark.md").read_text()
     assert not (tmp_path / "o" / "methods" / "hifacegan").exists()
+
+
+def test_run_benchmark_as_library(tmp_path):
+    """The protocol is library API: run_benchmark returns the numbers, write_benchmark the reports."""
+    from hiface.evaluation import BenchmarkSettings, run_benchmark, write_benchmark
+
+    gt = tmp_path / "gt"
+    for i in range(2):
+        write_image(gt / f"f{i}.png", _smooth(i, 48, 48))
+    seen = []
+    res = run_benchmark(BenchmarkSettings(gt_dir=gt, out=tmp_path / "b", preset="hifacegan-jpeg", models=("identity",),
+                                          baselines=("degraded",), metrics="psnr,ssim"),
+                        progress=lambda it, desc, total: (seen.append(desc), it)[1])
+    assert res.methods == ["degraded", "identity"] and res.names == ["f0", "f1"]
+    psnr = {m: res.summaries[m]["metrics"]["psnr"]["mean"] for m in res.methods}
+    assert psnr["identity"] == pytest.approx(psnr["degraded"], abs=1e-6) and 20 < psnr["degraded"] < 60
+    assert "evaluate" in seen and not (tmp_path / "b" / "benchmark.md").exists()
+    files = write_benchmark(res)
+    assert all(f.is_file() for f in files) and "identity" in (tmp_path / "b" / "benchmark.md").read_text()

@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from hiface.cli._common import (
-    BatchReport, InputsNotFoundError, expand_inputs, expand_inputs_with_roots, plan_output, progress,
+    BatchReport,
+    InputsNotFoundError,
+    expand_inputs,
+    expand_inputs_with_roots,
+    plan_output,
+    progress,
 )
 from hiface.cli.main import main
 from hiface.degrade import image_seed, replay

@@ -10,14 +10,19 @@ import torch
 import torch.nn.functional as F
 
 import hiface
+from conftest import checkpoint_keys
 from hiface import weights as W
-from hiface.archs.codeformer import (CodeFormer, CodeFormerRestorer, FuseSFTBlock, TransformerSALayer,
-                                     adaptive_instance_normalization, calc_mean_std)
+from hiface.archs.codeformer import (
+    CodeFormer,
+    FuseSFTBlock,
+    TransformerSALayer,
+    adaptive_instance_normalization,
+    calc_mean_std,
+)
 from hiface.archs.vqgan import AttnBlock
 from hiface.errors import ConfigError, HifaceError, WeightsError
 from hiface.models import build_network, get_model_config
-
-from conftest import checkpoint_keys
+from hiface.restorers.codeformer import CodeFormerRestorer
 
 # same code paths as the release, 64² input: levels 64/32/16/8, 8x8 latent with attention
 SMALL = dict(img_size=64, nf=32, ch_mult=(1, 1, 2, 2), attn_resolutions=(8,), codebook_size=64, emb_dim=32,

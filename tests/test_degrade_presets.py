@@ -8,8 +8,18 @@ import numpy as np
 import pytest
 
 from hiface.degrade import (
-    PRESETS, Degradation, GaussianBlur, JPEG, OneOf, Range, Sequential, degrade, describe_preset,
-    get_preset, image_seed, replay,
+    JPEG,
+    PRESETS,
+    Degradation,
+    GaussianBlur,
+    OneOf,
+    Range,
+    Sequential,
+    degrade,
+    describe_preset,
+    get_preset,
+    image_seed,
+    replay,
 )
 from hiface.errors import ConfigError
 

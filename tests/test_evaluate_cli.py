@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from hiface.cli.evaluate import pair_files, pick_extremes
 from hiface.cli.main import cli
 from hiface.errors import HifaceError
+from hiface.evaluation.evaluate import pair_files, pick_extremes
 from hiface.io import write_image
 
 

@@ -5,11 +5,26 @@ import numpy as np
 import pytest
 
 from hiface.errors import ConfigError
-from hiface.faces.align import (compose_affine, estimate_similarity, estimate_similarity_robust, face_transform,
-                                invert_affine, scale_affine_output, similarity_scale, transform_points, warp_face)
+from hiface.faces.align import (
+    compose_affine,
+    estimate_similarity,
+    estimate_similarity_robust,
+    face_transform,
+    invert_affine,
+    scale_affine_output,
+    similarity_scale,
+    transform_points,
+    warp_face,
+)
 from hiface.faces.detect import Face
-from hiface.faces.templates import (DLIB_CHIP_LANDMARKS, dlib_mean_face, dlib_parts_template, get_template,
-                                    landmarks5_from_68, unit_to_chip)
+from hiface.faces.templates import (
+    DLIB_CHIP_LANDMARKS,
+    dlib_mean_face,
+    dlib_parts_template,
+    get_template,
+    landmarks5_from_68,
+    unit_to_chip,
+)
 
 
 def _sim(theta, s, tx, ty):
@@ -108,7 +123,8 @@ def test_dlib_parts_template_shapes():
 def test_dlib_chip_matches_dlib_get_face_chip_details(shared):
     """Our dlib-chip alignment reproduces dlib's own chip transform (measured by extracting a
     coordinate-encoded image with dlib.extract_image_chip) to 0.1 px for a 68-part detection."""
-    dlib = pytest.importorskip("dlib")
+    import dlib
+
     from hiface.faces.dlib_detector import dlib_model_path
     from hiface.io import read_image
 
@@ -157,7 +173,8 @@ def test_utk_chips_realign_onto_themselves(shared):
     themselves: mean displacement of the chip corners and centre, median over chips, is
     ~0.5 px with dlib's 68 landmarks (the points dlib made them with) and a few px with the
     noisier 5-point predictor."""
-    pytest.importorskip("dlib")
+    import dlib  # noqa: F401  (declared dependency: faces/dev extras)
+
     from hiface.faces.dlib_detector import DlibDetector
 
     files = sorted(shared("data", "faces", "utk200").glob("*.jpg"))[3::101][:20]

@@ -10,13 +10,13 @@ import torch
 import torch.nn.functional as F
 
 import hiface
+from conftest import checkpoint_keys
 from hiface import weights as W
-from hiface.archs.gfpgan import GFPGANRestorer, GFPGANv1Clean
+from hiface.archs.gfpgan import GFPGANv1Clean
 from hiface.archs.stylegan2 import StyleConv, modulated_conv2d
 from hiface.errors import HifaceError, WeightsError
 from hiface.models import build_network, get_model_config
-
-from conftest import checkpoint_keys
+from hiface.restorers.gfpgan import GFPGANRestorer
 
 SMALL = dict(out_size=64, num_style_feat=64, channel_multiplier=2, num_mlp=2, narrow=1 / 16)
 

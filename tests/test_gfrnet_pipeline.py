@@ -105,18 +105,7 @@ def _cli(*args, cwd=None):
                           text=True, cwd=cwd, timeout=300, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
 
 
-def _need_cli_guide():
-    import importlib.util
-
-    if importlib.util.find_spec("hiface.cli.restore") is None:
-        pytest.skip("hiface restore is not in this build yet")
-    h = _cli("restore", "--help")
-    if "--guide" not in h.stdout:
-        pytest.skip("hiface restore has no --guide option yet")
-
-
 def test_cli_guide_without_a_face_is_a_clear_error(shared, tmp_path):
-    _need_cli_guide()
     from PIL import Image
 
     photo = shared("data", "realworld", "whole")
@@ -140,7 +129,6 @@ def test_guided_restorer_refuses_to_run_without_guide():
 
 def test_cli_guided_restore_end_to_end_on_a_shared_pair(shared, tmp_path):
     """`hiface restore LEFT --model gfrnet --guide RIGHT --save-warped` on one shared pair."""
-    _need_cli_guide()
     from PIL import Image
 
     im = Image.open(shared("data", "realworld", "guided-pairs", "gfrnet_IMDB_3.jpg")).convert("RGB")
@@ -160,31 +148,87 @@ def test_cli_guided_restore_end_to_end_on_a_shared_pair(shared, tmp_path):
     assert np.abs(a - np.asarray(Image.open(lq).convert("RGB"))).mean() > 0.5  # the face was restored
 
 
-def test_training_loop_two_phases_checkpoints_and_resume(shared, tmp_path, capsys):
-    """A tiny run: WarpNet pre-training, end-to-end steps with perceptual and both GANs, the
-    best/last weights, the log, then a resume that continues from the checkpoint."""
+TINY_GFRNET = ["train.warp_steps=2", "train.steps=3", "train.batch_size=2", "train.threads=1",
+               "train.time_limit_min=0", "data.train_limit=4", "data.val_limit=2", "data.size=32", "model.ngf=4",
+               "model.warp_ngf=4", "model.warp_size=16", "model.ndf=4", "loss.perceptual_backbone=mobilenetv2",
+               "loss.gan_global=0.01", "loss.gan_local=0.01", "loss.symmetry=0.1", "optim.ema_decay=0.5",
+               "log.log_every=1", "log.val_every=2", "log.sample_every=5", "log.ckpt_every=0", "log.keep_best=true",
+               "log.progress=false"]
+
+
+def _gfrnet_cfg(shared, tmp_path, *more):
+    from hiface.train.config import GFRNetTrainConfig, load_train_config
+
+    cfg = load_train_config(ROOT / "configs" / "gfrnet-cpu.yaml",
+                            [*TINY_GFRNET, f"data.root={shared('data', 'faces', 'utk200')}",
+                             f"data.landmark_cache={tmp_path / 'lm.json'}", *more])
+    assert isinstance(cfg, GFRNetTrainConfig) and cfg.task == "gfrnet"
+    return cfg
+
+
+def test_gfrnet_trains_resumes_bit_exactly_and_exports_through_hiface_train(shared, tmp_path, capsys):
+    """`hiface train` with `task: gfrnet` on a tiny config: WarpNet pre-training then end-to-end
+    steps with perceptual and both GANs; an interrupted run resumed with `--resume` ends with the
+    weights of an uninterrupted one; `--export` writes a generator the registry loads."""
+    import csv
     import json
 
-    from hiface import weights as W
-    from hiface.archs.gfrnet import gfrnet
-    from hiface.train.gfrnet import GFRNetTrainConfig, LossWeights, train
+    from hiface.cli.main import main
+    from hiface.models import create_restorer
+    from hiface.train import make_trainer
+    from hiface.train.checkpoint import find_checkpoints, load_checkpoint
+    from hiface.train.loop import INTERRUPTED
 
-    cfg = GFRNetTrainConfig(
-        data_root=str(shared("data", "faces", "utk200")), train_limit=4, val_limit=2, size=32, ngf=4,
-        warp_ngf=4, warp_size=16, ndf_disc=4, perceptual_backbone="mobilenetv2", batch_size=2, warp_steps=2,
-        steps=2, val_every=2, ckpt_every=2, out_dir=str(tmp_path / "run"), landmark_cache=str(tmp_path / "lm.json"),
-        loss=LossWeights(gan_global=0.01, gan_local=0.01, symmetry=0.1))
-    best = train(cfg, progress=False)
-    run = tmp_path / "run"
-    assert {"best.safetensors", "last.safetensors", "last.pt", "log.jsonl", "preview.png"} <= {p.name for p in run.iterdir()}
-    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
-    assert [r["phase"] for r in log] == ["warp", "warp", "e2e", "e2e"]
-    assert "adv" in log[-1] and "perc" in log[-1] and "val" in log[-1]
-    assert best["step"] == 4 and best["psnr"] > 10
-    net = gfrnet(size=32, ngf=4, warp_ngf=4, warp_size=16)
-    W.load_into(net, W.load_state_dict_file(run / "best.safetensors"))  # strict fit
-    cfg.steps = 3
-    train(cfg, progress=False)
-    assert "resumed" in capsys.readouterr().out
-    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
+    cfg = _gfrnet_cfg(shared, tmp_path)
+    a, b = tmp_path / "a", tmp_path / "b"
+    straight = make_trainer(cfg, a)
+    assert type(straight).__name__ == "GFRNetTrainer" and straight.total_steps == 5
+    assert straight.run() == 0
+    rows = list(csv.DictReader(open(a / "log.csv")))
+    assert [(int(r["step"]), r["phase"]) for r in rows] == [(1, "1"), (2, "1"), (3, "2"), (4, "2"), (5, "2")]
+    assert rows[0]["lm"] and not rows[0]["mse"] and all(rows[-1][k] for k in ("mse", "perc", "adv", "d"))
+    val = list(csv.DictReader(open(a / "metrics.csv")))
+    assert [int(r["step"]) for r in val] == [2, 4, 5] and float(val[-1]["psnr"]) > 10
+    assert (a / "samples" / "step_00000005.png").is_file() and (a / "checkpoints" / "best.pt").is_file()
+    best = load_checkpoint(a / "checkpoints" / "best.pt")
+    assert best["task"] == "gfrnet" and best["step"] in (4, 5) and set(best) >= {"G", "G_ema", "D", "opt_w", "opt_d"}
+    # interrupted after step 3 (in phase 2), resumed through the CLI
+    assert make_trainer(cfg, b).run(stop_at=3) == INTERRUPTED
+    assert [p.name for p in find_checkpoints(b)] == ["step_00000003.pt"]
+    assert main(["train", "--resume", str(b)]) == 0
+    sa, sb = load_checkpoint(find_checkpoints(a)[-1]), load_checkpoint(find_checkpoints(b)[-1])
+    assert sa["step"] == sb["step"] == 5
+    for k in ("G", "G_ema", "D"):
+        assert all(torch.equal(sa[k][n], sb[k][n]) for n in sa[k]), k
+    drop = lambda p: [{k: v for k, v in r.items() if k != "time_s"} for r in csv.DictReader(open(p))]  # noqa: E731
+    assert drop(a / "log.csv") == drop(b / "log.csv")
+    # export (fp16) of the best checkpoint; the registry rebuilds the tiny network from its metadata
+    out = tmp_path / "g.safetensors"
+    assert main(["train", "--export", str(b / "checkpoints" / "best.pt"), str(out), "--fp16"]) == 0
+    from safetensors import safe_open
+
+    with safe_open(str(out), "pt") as f:
+        meta = f.metadata()
+    assert meta["task"] == "gfrnet" and meta["arch"] == "hiface.archs.gfrnet:gfrnet" and meta["weights"] == "G_ema"
+    assert json.loads(meta["arch_kwargs"]) == {"size": 32, "ngf": 4, "warp_ngf": 4, "warp_skips": True, "warp_size": 16}
+    r = create_restorer("gfrnet", weights=out)
+    assert r.net.size == 32 and r.net.warp_size == 16
+    x = torch.rand(1, 3, 32, 32)
+    y = r(x, guide=torch.rand(1, 3, 32, 32))
+    assert y.shape == (1, 3, 32, 32) and torch.isfinite(y).all()
+
+
+def test_gfrnet_config_cli_and_deprecated_alias(tmp_path, capsys):
+    from hiface.cli.main import main
+    from hiface.train.gfrnet import main as old_main
+
+    assert main(["train", "--config", str(ROOT / "configs" / "gfrnet.yaml"), "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("task: gfrnet\n") and "warp_steps: 20000" in out and "gan_local: 0.01" in out
+    assert old_main(["--config", str(ROOT / "configs" / "gfrnet-cpu.yaml"), "--set", "train.steps=7", "--print-config"]) == 0
+    cap = capsys.readouterr()
+    assert "deprecated" in cap.err and "steps: 7" in cap.out and "warp_steps: 800" in cap.out
+    assert main(["train", "--config", str(ROOT / "configs" / "gfrnet-cpu.yaml"), "--set", "model.ngff=3"]) == 1
+    assert "unknown config key 'model.ngff'" in capsys.readouterr().err
+    assert main(["train", "--config", str(ROOT / "configs" / "gfrnet-cpu.yaml"), "--set", "task=nope"]) == 1
+    assert "unknown task 'nope'" in capsys.readouterr().err

@@ -2,14 +2,19 @@
 variant, inference statistics (the official train-mode behaviour), restorer convention."""
 from __future__ import annotations
 
-
 import pytest
 import torch
 
 from conftest import checkpoint_keys
-from hiface.archs.hifacegan import (PAPER_PARAMS_NGF64, HiFaceGANGenerator, HiFaceGANRestorer, LIPSPADEGenerator,
-                                    count_parameters, hifacegan_lite)
+from hiface.archs.hifacegan import (
+    PAPER_PARAMS_NGF64,
+    HiFaceGANGenerator,
+    LIPSPADEGenerator,
+    count_parameters,
+    hifacegan_lite,
+)
 from hiface.archs.replenishment import SPADE
+from hiface.restorers.hifacegan import HiFaceGANRestorer
 
 
 def read_key_file(name: str) -> dict[str, tuple[int, ...]]:

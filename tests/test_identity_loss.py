@@ -10,24 +10,22 @@ import pytest
 import torch
 
 from hiface.archs.dlib_resnet import DlibFaceResNet, read_dlib_tensors
-from hiface.errors import ConfigError, UnavailableError
+from hiface.errors import ConfigError
 from hiface.losses.identity import IdentityLoss, chip_theta, extract_chips
 
 
 def _dlib_or_skip():
+    from conftest import require
     from hiface.metrics import face
 
-    try:
-        return face._models()
-    except UnavailableError as e:
-        pytest.skip(str(e))
+    return require(face._models)
 
 
 @pytest.fixture(scope="module")
 def faces_256() -> list[np.ndarray]:
     import cv2
-    from conftest import shared_path
 
+    from conftest import shared_path
     from hiface.io import read_image
 
     root = shared_path("data", "faces", "ffhq1024")
@@ -119,8 +117,8 @@ def test_identity_loss_values_mask_and_gradient():
 
 
 def test_dataset_face_chips_and_crop_conflict(faces_256, tmp_path: Path):
+    from hiface import data as D
     from hiface.io import write_image
-    from hiface.train import data as D
 
     _dlib_or_skip()
     paths = []
@@ -140,7 +138,7 @@ def test_trainer_logs_identity_loss(faces_256, tmp_path: Path):
     from hiface.config import load_yaml
     from hiface.io import write_image
     from hiface.train.config import TrainConfig
-    from hiface.train.trainer import Trainer
+    from hiface.train.tasks.hifacegan import Trainer
 
     _dlib_or_skip()
     for i, a in enumerate(faces_256):

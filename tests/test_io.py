@@ -12,8 +12,15 @@ from PIL import Image, ImageOps
 
 from hiface.errors import HifaceError, ImageReadError, ImageWriteError
 from hiface.io import (
-    IMAGE_EXTS, ImageData, apply_orientation, from_tensor, is_image_path, read_image, to_tensor,
-    to_uint8, write_image,
+    IMAGE_EXTS,
+    ImageData,
+    apply_orientation,
+    from_tensor,
+    is_image_path,
+    read_image,
+    to_tensor,
+    to_uint8,
+    write_image,
 )
 
 
@@ -333,7 +340,11 @@ def test_refuses_existing_without_overwrite(tmp_path):
     before = p.read_bytes()
     with pytest.raises(ImageWriteError) as ei:
         write_image(p, _rgb(seed=2))
-    assert "exists" in ei.value.reason and "--overwrite" in ei.value.reason
+    assert "exists" in ei.value.reason and "overwrite=True" in ei.value.reason  # Python wording
+    from hiface.errors import cli_mode
+
+    with cli_mode(), pytest.raises(ImageWriteError, match="--overwrite"):  # what a command says
+        write_image(p, _rgb(seed=2))
     assert p.read_bytes() == before
     write_image(p, _rgb(seed=2), overwrite=True)
     np.testing.assert_array_equal(read_image(p).pixels, _rgb(seed=2))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import require, skip_missing
 from hiface.errors import ConfigError, UnavailableError
 from hiface.metrics import psnr_ssim as P
 from hiface.metrics.registry import METRICS, parse_metrics
@@ -119,10 +120,7 @@ NIQE_REFERENCE = [
 def _pristine():
     from hiface.metrics.niqe import load_pristine
 
-    try:
-        return load_pristine("matlab")
-    except UnavailableError as e:
-        pytest.skip(str(e))
+    return require(load_pristine, "matlab")
 
 
 @pytest.mark.parametrize("rel,sha,ref", NIQE_REFERENCE, ids=[r[0].rsplit("/", 1)[-1] for r in NIQE_REFERENCE])
@@ -250,10 +248,7 @@ def test_lpips_random_backbone(tmp_path, monkeypatch):
     monkeypatch.delenv("HIFACE_LPIPS_WEIGHTS", raising=False)
     with pytest.raises(UnavailableError, match="weights not found"):
         find_alexnet_weights()
-    try:
-        heads = torch.load(lpips_heads_path(), map_location="cpu", weights_only=True)
-    except UnavailableError as e:
-        pytest.skip(str(e))
+    heads = torch.load(require(lpips_heads_path), map_location="cpu", weights_only=True)
     torch.manual_seed(0)
     feats = AlexNetFeatures()
     for k, shape in ALEX_SHAPES.items():
@@ -302,7 +297,7 @@ def test_lpips_matches_reference_package(tmp_path):
     import sys
 
     if importlib.util.find_spec("lpips") is None:
-        pytest.skip("reference lpips package not installed")
+        skip_missing("reference lpips package not installed (pip install --no-deps lpips==0.1.4)")
     r = subprocess.run([sys.executable, "-c", _LPIPS_REF, str(tmp_path / "alex.pth")], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.startswith("OK"), r.stderr[-2000:]
@@ -314,10 +309,7 @@ def test_lpips_matches_reference_package(tmp_path):
 def test_mnv2_proxy_distance_grows_with_blur():
     from hiface.metrics import proxies
 
-    try:
-        proxies.mobilenet()
-    except UnavailableError as e:
-        pytest.skip(str(e))
+    require(proxies.mobilenet)
     import torch.nn.functional as F
 
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, 96), torch.linspace(-1, 1, 96), indexing="ij")

@@ -5,15 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hiface.errors import UnavailableError
-
 
 @pytest.fixture(scope="module")
 def face_256():
-    from conftest import shared_path
-
     import cv2
 
+    from conftest import shared_path
     from hiface.io import read_image
 
     p = shared_path("data", "faces", "ffhq1024", "00001.png")
@@ -22,12 +19,10 @@ def face_256():
 
 @pytest.fixture(scope="module")
 def face_mod():
+    from conftest import require
     from hiface.metrics import face
 
-    try:
-        face._models()
-    except UnavailableError as e:
-        pytest.skip(str(e))
+    require(face._models)
     return face
 
 

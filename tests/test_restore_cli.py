@@ -9,10 +9,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 import hiface.models as M
+import hiface.registry as R
 from hiface.cli.restore import restore
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-pytest.importorskip("dlib")
+import dlib  # noqa: E402,F401  (declared dependency: faces/dev extras)
 
 
 def run(*args):
@@ -37,11 +38,11 @@ class FakeGuided(M.Restorer):
 
 @pytest.fixture
 def fake_guided(monkeypatch):
-    M._ensure_loaded()
-    cfg = M.PretrainedConfig(name="test-fake-guided", arch="hiface.models:_identity_net",
+    R._ensure_loaded()
+    cfg = M.PretrainedConfig(name="test-fake-guided", arch="hiface.restorers.base:identity_net",
                              restorer="test_restore_cli:FakeGuided", native_size=128, template="ffhq512",
                              has_weights=False, guided=True)
-    monkeypatch.setitem(M._REGISTRY, cfg.name, cfg)
+    monkeypatch.setitem(R._REGISTRY, cfg.name, cfg)
     return cfg.name
 
 
@@ -76,9 +77,13 @@ def test_identity_photo_round_trip_and_outputs(tmp_path):
     assert faces == ["p.json", "p_00_input.png", "p_00_restored.png"]  # p.json: the per-face decisions
     assert Image.open(tmp_path / "out" / "faces" / "p_00_input.png").size == (512, 512)
     assert Image.open(tmp_path / "out" / "compare" / "p.png").size == (768, 384)
-    # never overwrite without --overwrite: the file is reported, exit code 1
-    code, out = run(src, "-o", tmp_path / "out", "--model", "identity", "--upscale", "1")
-    assert code == 1 and "already exists" in out
+    # the same command again: already done, skipped (exit 0); other settings: refused before any
+    # work (exit 1), never overwritten without --overwrite
+    args = [src, "-o", tmp_path / "out", "--model", "identity", "--upscale", "1"]
+    code, out = run(*args, "--save-faces", "--compare")
+    assert code == 0 and "1 skipped" in out
+    code, out = run(*args)
+    assert code == 1 and "different settings" in out and "nothing was restored" in out
 
 
 def test_upscale_two_and_jpg(tmp_path):

@@ -5,8 +5,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hiface.archs.suppression import (LIP, LIPEncoder, PairwiseSuppression, StridedConvDown, SuppressionEncoder,
-                                      lip2d, make_downsample, pairwise_conv2d, window_affinity)
+from hiface.archs.suppression import (
+    LIP,
+    LIPEncoder,
+    PairwiseSuppression,
+    StridedConvDown,
+    SuppressionEncoder,
+    lip2d,
+    make_downsample,
+    pairwise_conv2d,
+    window_affinity,
+)
 
 
 # ---------------------------------------------------------------- LIP

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hiface import data as D
 from hiface.config import from_yaml, load_yaml
 from hiface.errors import ConfigError, HifaceError
-from hiface.train import data as D
 from hiface.train.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,7 +193,8 @@ def test_tiny_config_trains_losses_finite_and_changing(tmp_path: Path):
     import torch
 
     from hiface.io import read_image
-    from hiface.train.trainer import Trainer, find_checkpoints
+    from hiface.train.checkpoint import find_checkpoints
+    from hiface.train.tasks.hifacegan import Trainer
 
     run = tmp_path / "run"
     tr = Trainer(tiny("train.steps=6", "log.sample_every=3", "log.val_every=3", "log.ckpt_every=2"), run)
@@ -230,7 +231,8 @@ def test_tiny_config_trains_losses_finite_and_changing(tmp_path: Path):
 def test_resume_reproduces_uninterrupted_run_bit_exactly(tmp_path: Path):
     import torch
 
-    from hiface.train.trainer import INTERRUPTED, Trainer
+    from hiface.train.loop import INTERRUPTED
+    from hiface.train.tasks.hifacegan import Trainer
 
     # batch 3 over 12 training faces: the interruption falls mid-epoch, the run crosses epochs
     cfg = tiny("train.steps=6", "train.batch_size=3", "log.sample_every=0", "log.val_every=0",
@@ -255,7 +257,8 @@ def test_resume_reproduces_uninterrupted_run_bit_exactly(tmp_path: Path):
 
 
 def test_resume_with_overrides_records_them(tmp_path: Path):
-    from hiface.train.trainer import INTERRUPTED, Trainer
+    from hiface.train.loop import INTERRUPTED
+    from hiface.train.tasks.hifacegan import Trainer
 
     cfg = tiny("train.steps=4", "log.sample_every=0", "log.val_every=0", "log.ckpt_every=0")
     assert Trainer(cfg, tmp_path / "r").run(stop_at=2) == INTERRUPTED
@@ -269,8 +272,21 @@ def test_resume_with_overrides_records_them(tmp_path: Path):
     assert {"step": 2, "resumed_with": ["loss.lambda_l1=0.5", "train.steps=5"]} in rows
 
 
+def test_time_limit_saves_a_checkpoint_and_exits_0(tmp_path: Path, capsys):
+    from hiface.train.checkpoint import find_checkpoints
+    from hiface.train.tasks.hifacegan import Trainer
+
+    tr = Trainer(tiny("train.steps=5", "train.time_limit_min=1e-9", "log.sample_every=0", "log.val_every=0",
+                      "log.ckpt_every=0"), tmp_path / "r")
+    assert tr.run() == 0 and tr.step == 1
+    assert [p.name for p in find_checkpoints(tmp_path / "r")] == ["step_00000001.pt"]
+    assert "Time limit (1e-09 min) reached at step 1/5" in capsys.readouterr().err
+    again = Trainer(None, tmp_path / "r", resume=True, overrides=["train.time_limit_min=0"])
+    assert again.step == 1 and again.run() == 0 and again.step == 5
+
+
 def test_amp_on_cpu_is_ignored_with_a_warning(tmp_path: Path):
-    from hiface.train.trainer import Trainer
+    from hiface.train.tasks.hifacegan import Trainer
 
     with pytest.warns(UserWarning, match="train.amp=bf16 ignored on cpu"):
         tr = Trainer(tiny("train.amp=bf16", "train.steps=1"), tmp_path / "r")
@@ -278,7 +294,7 @@ def test_amp_on_cpu_is_ignored_with_a_warning(tmp_path: Path):
 
 
 def test_run_dir_guards(tmp_path: Path):
-    from hiface.train.trainer import Trainer
+    from hiface.train.tasks.hifacegan import Trainer
 
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "precious.txt").write_text("x")
@@ -296,8 +312,9 @@ def test_export_writes_ema_generator_with_metadata(tmp_path: Path):
     import torch
     from safetensors import safe_open
 
-    from hiface.models import _import
-    from hiface.train.trainer import Trainer, export_generator
+    from hiface.registry import import_ref as _import
+    from hiface.train.export import export_generator
+    from hiface.train.tasks.hifacegan import Trainer
     from hiface.weights import load_into, load_state_dict_file
 
     tr = Trainer(tiny("train.steps=3", "log.val_every=0", "log.sample_every=0"), tmp_path / "run")
@@ -331,7 +348,8 @@ def test_create_restorer_builds_the_variant_an_export_records(tmp_path: Path):
     import torch
 
     import hiface
-    from hiface.train.trainer import Trainer, export_generator
+    from hiface.train.export import export_generator
+    from hiface.train.tasks.hifacegan import Trainer
     from hiface.weights import export_arch_kwargs, save_safetensors
 
     tr = Trainer(tiny("model.residual=true", "train.steps=2", "log.val_every=0", "log.sample_every=0"),
@@ -354,7 +372,8 @@ def test_fine_tune_starts_from_init_weights(tmp_path: Path):
     import torch
 
     from hiface.errors import WeightsError
-    from hiface.train.trainer import Trainer, export_generator
+    from hiface.train.export import export_generator
+    from hiface.train.tasks.hifacegan import Trainer
 
     tr = Trainer(tiny("train.steps=2", "log.val_every=0", "log.sample_every=0"), tmp_path / "a")
     tr.run()

@@ -5,13 +5,12 @@ import subprocess
 from fractions import Fraction
 from pathlib import Path
 
+import dlib  # noqa: E402,F401  (declared dependencies: faces/video/dev extras)
+import imageio_ffmpeg  # noqa: E402
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-
-imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
-pytest.importorskip("dlib")
 
 from hiface.cli.restore import restore  # noqa: E402
 from hiface.errors import ImageWriteError  # noqa: E402

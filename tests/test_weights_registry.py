@@ -47,12 +47,12 @@ def test_registry_entries():
     for cfg in (paper, rel):
         assert cfg.native_size == 512 and cfg.template == "ffhq512" and cfg.url is None
         assert "Face-Renovation" in cfg.description and "--weights" in cfg.description
-        assert cfg.restorer == "hiface.archs.hifacegan:HiFaceGANRestorer"
+        assert cfg.restorer == "hiface.restorers.hifacegan:HiFaceGANRestorer"
     assert rel.state_keys == ()
 
 
 def test_default_weights_need_an_explicit_file():
-    with pytest.raises(WeightsError, match="--weights"):
+    with pytest.raises(WeightsError, match="weights=PATH"):
         create_restorer("hifacegan-released", weights="default", ngf=4)
 
 
@@ -139,7 +139,7 @@ def test_convert_errors(tmp_path):
     with pytest.raises(WeightsError, match="not found"):
         convert_checkpoint(tmp_path / "missing.pth", tmp_path / "o.safetensors")
     (tmp_path / "text.pth").write_text("hello, not a checkpoint\n")
-    with pytest.raises(WeightsError, match="not a readable PyTorch checkpoint"):
+    with pytest.raises(WeightsError, match="not a readable checkpoint"):
         convert_checkpoint(tmp_path / "text.pth", tmp_path / "o.safetensors")
     same = tmp_path / "same.safetensors"
     from hiface.weights import save_safetensors

@@ -1,6 +1,6 @@
 """Non-learned baselines for ``hiface benchmark``, as Restorer-like callables.
 
-Each baseline maps aligned faces to faces of the same size, like :class:`hiface.models.Restorer`:
+Each baseline maps aligned faces to faces of the same size, like :class:`hiface.restorers.Restorer`:
 ``baseline(x)`` with ``x`` a (B, 3, H, W) or (3, H, W) float tensor in [0, 1], or
 ``baseline.restore_array(img)`` on an (H, W, 3) uint8 RGB array.
 
@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import HifaceError
+from .io import from_tensor, to_tensor
 
 __all__ = ["Baseline", "BASELINES", "get_baseline", "list_baselines", "bicubic_baseline",
            "nlmeans_unsharp"]
@@ -67,8 +68,6 @@ class Baseline:
     def restore(self, faces, fidelity=None, **kwargs):
         """(B, 3, H, W) or (3, H, W) float tensor in [0, 1] → same shape (values on the 1/255 grid)."""
         import torch
-
-        from .io import from_tensor, to_tensor
 
         squeeze = faces.dim() == 3
         x = faces[None] if squeeze else faces

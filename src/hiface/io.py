@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ImageReadError, ImageWriteError
+from .errors import ImageReadError, ImageWriteError, flag
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -56,6 +56,9 @@ class ImageData:
     bit_depth: bits per sample of the source (8 or 16).
     format:   Pillow's format name ("JPEG", "PNG", "WEBP", "BMP", "TIFF", ...).
     path:     where it was read from.
+    icc:      the embedded ICC colour profile (bytes) or None; pass it on to :func:`write_image`.
+    exif:     the EXIF block (bytes, orientation reset to 1 since the pixels are upright) or None.
+    n_frames: frames in the file (animated GIF/WebP/APNG, multi-page TIFF); only the first is read.
     """
 
     pixels: np.ndarray
@@ -64,6 +67,9 @@ class ImageData:
     bit_depth: int
     format: str
     path: Path
+    icc: bytes | None = None
+    exif: bytes | None = None
+    n_frames: int = 1
 
     @property
     def size(self) -> tuple[int, int]:
@@ -212,17 +218,44 @@ def _decode_pil(img: Any) -> tuple[np.ndarray, np.ndarray | None, bool]:
     raise ValueError(f"unsupported pixel mode {mode!r}")
 
 
-def read_image(path: str | os.PathLike, *, keep_16bit: bool = False) -> ImageData:
+def image_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) from the file header (EXIF rotation applied), or None when unreadable."""
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as img:
+                w, h = img.size
+                try:
+                    if int(img.getexif().get(0x0112, 1) or 1) in (5, 6, 7, 8):
+                        w, h = h, w
+                except Exception:
+                    pass
+                return int(w), int(h)
+    except Exception:
+        return None
+
+
+def read_image(path: str | os.PathLike, *, keep_16bit: bool = False,
+               max_pixels: int | None = None) -> ImageData:
     """Read an image file as RGB.
 
     Applies the EXIF orientation; converts CMYK, palette (incl. transparency), LA, 16-bit and
     grayscale sources to RGB; puts alpha in ``ImageData.alpha``. Pixels are uint8 unless
     ``keep_16bit`` is set and the source has 16 bits per sample (then uint16; alpha too).
 
+    ``max_pixels``: refuse larger images (checked from the header, before decoding). Pillow's
+    ``DecompressionBombWarning`` is not shown (its hard limit, twice ``Image.MAX_IMAGE_PIXELS``,
+    still applies and becomes an ImageReadError).
+
     Raises:
-        ImageReadError: missing, a folder, empty, truncated, corrupt, not an image, or unsupported.
+        ImageReadError: missing, a folder, empty, truncated, corrupt, not an image, unsupported,
+            or too large.
     """
-    from PIL import Image, UnidentifiedImageError
+    import warnings
 
     p = Path(path)
     if not p.exists():
@@ -238,9 +271,24 @@ def read_image(path: str | os.PathLike, *, keep_16bit: bool = False) -> ImageDat
     if empty:
         raise ImageReadError(p, "file is empty (0 bytes)")
 
+    # Pillow's warnings (decompression bomb, corrupt EXIF, ...) are not for users: what matters
+    # becomes an ImageReadError, the rest is ignored
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _read_image(p, keep_16bit, max_pixels)
+
+
+def _read_image(p: Path, keep_16bit: bool, max_pixels: int | None) -> ImageData:
+    from PIL import Image, UnidentifiedImageError
+
     try:
-        with Image.open(p) as img:
+        img = Image.open(p)
+        with img:
             fmt = img.format or (p.suffix.lstrip(".").upper() or "UNKNOWN")
+            w0, h0 = img.size
+            if max_pixels is not None and w0 * h0 > max_pixels:
+                raise ImageReadError(p, f"image too large: {w0}x{h0} = {w0 * h0 / 1e6:.0f} MP, more than the "
+                                        f"limit of {max_pixels / 1e6:.0f} MP")
             img.load()  # forces the full decode: truncated/corrupt data fails here
             orientation = 1
             try:
@@ -248,6 +296,8 @@ def read_image(path: str | os.PathLike, *, keep_16bit: bool = False) -> ImageDat
             except Exception:  # a broken EXIF block must not make a good image unreadable
                 orientation = 1
             depth = _source_bit_depth(img, fmt)
+            icc, exif_bytes = _metadata(img)
+            n_frames = int(getattr(img, "n_frames", 1) or 1)
             if depth == 16 and img.mode not in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
                 pixels, alpha, gray = _read_16bit_cv2(p)
             else:
@@ -260,6 +310,8 @@ def read_image(path: str | os.PathLike, *, keep_16bit: bool = False) -> ImageDat
         raise ImageReadError(p, "permission denied") from None
     except Image.DecompressionBombError as e:
         raise ImageReadError(p, f"image too large ({e})") from None
+    except MemoryError:
+        raise ImageReadError(p, "not enough memory to decode it") from None
     except _READ_ERRORS as e:
         msg = str(e) or type(e).__name__
         if "truncated" in msg.lower():
@@ -281,7 +333,58 @@ def read_image(path: str | os.PathLike, *, keep_16bit: bool = False) -> ImageDat
     if alpha is not None:
         alpha = apply_orientation(alpha, orientation)
     return ImageData(pixels=pixels, alpha=alpha, was_gray=gray,
-                     bit_depth=16 if depth == 16 else 8, format=fmt, path=p)
+                     bit_depth=16 if depth == 16 else 8, format=fmt, path=p, icc=icc, exif=exif_bytes,
+                     n_frames=n_frames)
+
+
+def _metadata(img: Any) -> tuple[bytes | None, bytes | None]:
+    """(ICC profile, EXIF with orientation 1) of an open Pillow image; a broken block is dropped."""
+    icc = img.info.get("icc_profile") or None
+    exif_bytes = None
+    try:
+        ex = img.getexif()
+        if len(ex):
+            if 0x0112 in ex:
+                ex[0x0112] = 1  # the pixels are returned upright
+            exif_bytes = ex.tobytes() or None
+    except Exception:  # an unparsable EXIF block must not make a good image unreadable
+        exif_bytes = None
+    return (bytes(icc) if icc else None), exif_bytes
+
+
+def _exif_for(exif: bytes, width: int, height: int) -> bytes:
+    """EXIF for an output: orientation 1 and, when recorded, the new pixel dimensions."""
+    from PIL import Image
+
+    ex = Image.Exif()
+    ex.load(exif)
+    if 0x0112 in ex:
+        ex[0x0112] = 1
+    try:
+        sub = ex.get_ifd(0x8769)  # Exif IFD: PixelXDimension / PixelYDimension
+        if 0xA002 in sub:
+            sub[0xA002] = int(width)
+        if 0xA003 in sub:
+            sub[0xA003] = int(height)
+    except Exception:
+        pass
+    return ex.tobytes()
+
+
+def _png_add_chunks(data: bytes, icc: bytes | None, exif: bytes | None) -> bytes:
+    """Insert iCCP / eXIf chunks after IHDR of an encoded PNG (OpenCV writes neither)."""
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    extra = b""
+    if icc:
+        extra += chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(icc))
+    if exif:
+        extra += chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\0\0") else exif)
+    end_ihdr = 8 + 4 + 4 + 13 + 4
+    return data[:end_ihdr] + extra + data[end_ihdr:]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -298,11 +401,14 @@ def _check_target(p: Path, overwrite: bool, inputs: Iterable[str | os.PathLike])
         if p.is_dir():
             raise ImageWriteError(p, "is a folder")
         if not overwrite:
-            raise ImageWriteError(p, "file already exists (use --overwrite to replace it)")
+            raise ImageWriteError(p, f"file already exists (use {flag('--overwrite', 'overwrite=True')} to replace it)")
 
 
-def _encode(pixels: np.ndarray, alpha: np.ndarray | None, fmt: str, quality: int) -> bytes:
+def _encode(pixels: np.ndarray, alpha: np.ndarray | None, fmt: str, quality: int,
+            icc: bytes | None = None, exif: bytes | None = None) -> bytes:
     """Encode to bytes in memory (so a failure leaves nothing behind)."""
+    if exif:
+        exif = _exif_for(exif, pixels.shape[1], pixels.shape[0])
     if pixels.dtype == np.uint16 and fmt in _16BIT_FORMATS:
         import cv2
 
@@ -316,7 +422,9 @@ def _encode(pixels: np.ndarray, alpha: np.ndarray | None, fmt: str, quality: int
         ok, buf = cv2.imencode(_CV2_EXT[fmt], np.ascontiguousarray(arr))
         if not ok:
             raise ValueError("OpenCV failed to encode the 16-bit image")
-        return buf.tobytes()
+        if fmt == "PNG" and (icc or exif):
+            return _png_add_chunks(buf.tobytes(), icc, exif)
+        return buf.tobytes()  # 16-bit TIFF: OpenCV cannot embed ICC/EXIF
 
     from PIL import Image
 
@@ -335,6 +443,10 @@ def _encode(pixels: np.ndarray, alpha: np.ndarray | None, fmt: str, quality: int
         kw["compress_level"] = 6
     if fmt == "TIFF":
         kw["compression"] = "tiff_deflate"
+    if icc and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        kw["icc_profile"] = icc
+    if exif and fmt in ("JPEG", "PNG", "WEBP"):  # libtiff rejects Pillow's EXIF IFD offsets
+        kw["exif"] = exif
     bio = _io.BytesIO()
     img.save(bio, format=fmt, **kw)
     return bio.getvalue()
@@ -374,7 +486,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
 
 def write_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray | None = None, *,
                 overwrite: bool = False, inputs: Iterable[str | os.PathLike] = (),
-                quality: int = 95) -> Path:
+                quality: int = 95, icc: bytes | None = None, exif: bytes | None = None) -> Path:
     """Write an image atomically; the format follows the extension.
 
     Args:
@@ -384,6 +496,9 @@ def write_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray |
         overwrite: replace an existing file (never one of ``inputs``).
         inputs: the files this output was computed from; writing over one of them is refused.
         quality: JPEG/WebP quality.
+        icc: ICC colour profile to embed (JPEG/PNG/WebP/TIFF; 16-bit: PNG only).
+        exif: EXIF block to embed (JPEG/PNG/WebP); orientation is set to 1 and the recorded pixel
+            dimensions to the written size.
 
     Raises:
         ImageWriteError: exists without ``overwrite``, is one of ``inputs``, bad extension, I/O error.
@@ -411,8 +526,8 @@ def write_image(path: str | os.PathLike, pixels: np.ndarray, alpha: np.ndarray |
             alpha = _to_uint16(alpha) if pixels.dtype == np.uint16 else to_uint8(alpha)
     _check_target(p, overwrite, inputs)
     try:
-        data = _encode(pixels, alpha, fmt, quality)
-    except (OSError, ValueError, KeyError) as e:
+        data = _encode(pixels, alpha, fmt, quality, icc, exif)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise ImageWriteError(p, f"encoding as {fmt} failed ({e})") from None
     try:
         return write_bytes_atomic(p, data)

@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 
 from .errors import ImageWriteError
+from .io import write_bytes_atomic
 from .metrics.registry import METRICS
 
 __all__ = ["format_value", "summary_table_md", "write_text", "per_image_csv", "evaluation_html",
            "contact_sheet", "thumbnail_b64", "REPORT_FILES"]
 
-#: files written by :func:`hiface.cli.evaluate.evaluate` in ``--out``
+#: files written by :func:`hiface.evaluation.evaluate.write_evaluation` in ``--out``
 REPORT_FILES = ("metrics.md", "per_image.csv", "metrics.json", "report.html")
 
 _DIGITS = {"psnr": 2, "ssim": 4, "ms_ssim": 4, "niqe": 3, "fed": 4, "lle": 2, "lpips": 4, "fid": 2,
@@ -102,8 +103,6 @@ def metric_notes_md(metrics: Sequence[str], summaries: Mapping[str, Mapping[str,
 
 
 def write_text(path: str | Path, text: str) -> Path:
-    from .io import write_bytes_atomic
-
     try:
         return write_bytes_atomic(Path(path), text.encode("utf-8"))
     except OSError as e:

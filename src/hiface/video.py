@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImageReadError, ImageWriteError, UnavailableError
+from .errors import ImageReadError, ImageWriteError, UnavailableError, flag
 from .io import atomic_path
 
 __all__ = ["VIDEO_EXTS", "is_video_path", "VideoInfo", "probe_video", "read_video_frames", "process_video"]
@@ -68,7 +68,25 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     ms = re.search(r", (\d{2,5})x(\d{2,5})", vs[0])
     size = (int(ms.group(1)), int(ms.group(2))) if ms else (0, 0)
     has_audio = bool(re.search(r"Stream #.*Audio:", err))
-    return VideoInfo(fps=fps, size=size, has_audio=has_audio, n_frames=None)
+    n_frames = None
+    md = re.search(r"Duration: (\d+):(\d{2}):(\d{2}(?:\.\d+)?)", err)
+    if md and fps > 0:  # an estimate from the container's duration (for the progress bar's total and ETA)
+        secs = int(md.group(1)) * 3600 + int(md.group(2)) * 60 + float(md.group(3))
+        n_frames = max(1, int(round(secs * float(fps)))) if secs > 0 else None
+    return VideoInfo(fps=fps, size=size, has_audio=has_audio, n_frames=n_frames)
+
+
+class _Sized:
+    """An iterator with a length (the estimated frame count), so progress bars show a total and ETA."""
+
+    def __init__(self, it, n: int):
+        self._it, self._n = it, n
+
+    def __iter__(self):
+        return iter(self._it)
+
+    def __len__(self) -> int:
+        return self._n
 
 
 def read_video_frames(path: str | os.PathLike):
@@ -105,7 +123,7 @@ def process_video(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[
         if same:
             raise ImageWriteError(dst, "refusing to overwrite the input video")
         if not overwrite:
-            raise ImageWriteError(dst, "file already exists (use --overwrite to replace it)")
+            raise ImageWriteError(dst, f"file already exists (use {flag('--overwrite', 'overwrite=True')} to replace it)")
     info = probe_video(src)
     frames = 0
     writer = None
@@ -114,7 +132,7 @@ def process_video(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[
         try:
             it = read_video_frames(src)
             if progress is not None:
-                it = progress(it)
+                it = progress(_Sized(it, info.n_frames) if info.n_frames else it)
             for frame in it:
                 out = _even(np.asarray(fn(frame), dtype=np.uint8))
                 if writer is None:

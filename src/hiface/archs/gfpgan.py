@@ -1,4 +1,4 @@
-"""GFP-GAN v1.3 / v1.4 ("clean" architecture) and its :class:`~hiface.models.Restorer`.
+"""GFP-GAN v1.3 / v1.4 ("clean" architecture); its restorer is :class:`hiface.restorers.gfpgan.GFPGANRestorer`.
 
 GFP-GAN (Wang et al., CVPR 2021, "Towards Real-World Blind Face Restoration with Generative
 Facial Prior"): a U-Net degradation-removal module (Sec. 3.2) predicts latent codes and
@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import math
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import HifaceError
-from ..models import Restorer
-from .stylegan2 import ModulatedConv2d, StyleGAN2GeneratorClean, stylegan2_channels
+from .stylegan2 import StyleGAN2GeneratorClean, stylegan2_channels
 
-__all__ = ["GFPGANv1Clean", "GFPGANRestorer", "gfpgan_v1_clean", "ResUpDownBlock", "use_channels_last"]
+__all__ = ["GFPGANv1Clean", "gfpgan_v1_clean", "ResUpDownBlock"]
 
 
 class ResUpDownBlock(nn.Module):
@@ -148,49 +145,6 @@ class GFPGANv1Clean(nn.Module):
         return (image, rgbs) if return_rgbs else image
 
 
-def use_channels_last(net: nn.Module) -> nn.Module:
-    """Store conv weights in NHWC layout and run the modulated convs in it (values unchanged;
-    about 10 % less CPU time and a lower memory peak for a 512² GFP-GAN forward)."""
-    for m in net.modules():
-        if isinstance(m, nn.Conv2d):
-            m.weight.data = m.weight.data.contiguous(memory_format=torch.channels_last)
-        elif isinstance(m, ModulatedConv2d):
-            m.channels_last = True
-    return net
-
-
 def gfpgan_v1_clean(**kwargs) -> GFPGANv1Clean:
     """Factory used by the registry (defaults = the released v1.3/v1.4 configuration)."""
     return GFPGANv1Clean(**kwargs)
-
-
-class GFPGANRestorer(Restorer):
-    """GFP-GAN behind the common interface: RGB [0, 1] in/out at 512².
-
-    The official pipeline converts OpenCV's BGR crops to RGB and normalises with mean = std =
-    0.5 before the model, and maps the output back from [-1, 1]; this class does the same on
-    RGB tensors. ``fidelity`` blends the result with the input (0 = input, 1 = restored,
-    default 1). ``randomize_noise=True`` (keyword of :meth:`restore`) gives the official,
-    non-deterministic noise. On CPU the convolutions run in channels-last layout (faster).
-    """
-
-    def __init__(self, net, config, device: str = "cpu"):
-        super().__init__(net, config, device)
-        self.channels_last = self.device.type == "cpu" and self.net is not None
-        if self.channels_last:
-            use_channels_last(self.net)
-
-    def forward_native(self, x: Tensor, fidelity: float | None = None, randomize_noise: bool | None = None,
-                       **kwargs) -> Tensor:
-        if kwargs:
-            raise HifaceError(f"{self.name} does not take the option(s) {sorted(kwargs)}; "
-                              "it takes fidelity and randomize_noise")
-        f = 1.0 if fidelity is None else float(fidelity)
-        if f <= 0.0:
-            return x.clone()
-        x_in = x * 2 - 1
-        if self.channels_last:
-            x_in = x_in.contiguous(memory_format=torch.channels_last)
-        y = self.net(x_in, randomize_noise=randomize_noise).contiguous()
-        y = y.add_(1).mul_(0.5).clamp_(0, 1)
-        return y if f >= 1.0 else torch.lerp(x, y, f)

@@ -11,8 +11,8 @@ Two sub-networks (paper §3, Fig. 2):
 * :class:`RecNet` is a U-Net on concat(I^d, I^w) with skip connections (paper §3.2) that
   outputs the restored face in [0, 1].
 
-:class:`GFRNet` chains them; :class:`GFRNetRestorer` plugs the pair into hiface's
-:class:`~hiface.models.Restorer` interface (``restore(faces, guide=...)``).
+:class:`GFRNet` chains them; :class:`hiface.restorers.gfrnet.GFRNetRestorer` plugs the pair into
+hiface's restorer interface (``restore(faces, guide=...)``).
 
 Coordinates: a sampling grid is (B, H, W, 2) in ``grid_sample``'s normalised convention
 (x then y, ``align_corners=False``: pixel centre i maps to (2i + 1) / S - 1).
@@ -26,10 +26,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import HifaceError
-from ..models import Restorer
 
 __all__ = ["identity_grid", "warp", "grid_to_flow", "flow_to_grid", "WarpNet", "RecNet", "GFRNet",
-           "GFRNetRestorer", "gfrnet"]
+           "gfrnet"]
 
 _WIDTHS = (1, 2, 4, 8, 8, 8, 8, 8)
 
@@ -217,60 +216,3 @@ def gfrnet(size: int = 256, ngf: int = 64, warp_ngf: int | None = None, warp_ski
            norm: bool = True, warp_size: int | None = None) -> GFRNet:
     """Factory used by the model registry (``arch="hiface.archs.gfrnet:gfrnet"``)."""
     return GFRNet(size=size, ngf=ngf, warp_ngf=warp_ngf, warp_skips=warp_skips, norm=norm, warp_size=warp_size)
-
-
-# --------------------------------------------------------------------------------------
-# Restorer
-# --------------------------------------------------------------------------------------
-class GFRNetRestorer(Restorer):
-    """Guided restorer: ``restore(faces, guide=reference)``.
-
-    ``guide`` is the aligned reference face (B,3,S,S) or (3,S,S) in [0,1], aligned with the
-    same template as ``faces`` (one guide is broadcast over a batch of faces). Device
-    handling, resizing to the native size and back, and clamping are the base class's
-    (:meth:`Restorer.restore` runs once per chunk with that chunk's guides). With
-    ``return_warped=True`` the result is ``(restored, warped_reference)``, both at the
-    faces' size: the warped reference shows what the model took from the guide.
-    """
-
-    @property
-    def native_size(self) -> int:
-        """The network's own input size (arch overrides such as ``size=128`` win over the config)."""
-        return int(getattr(self.net, "size", self.config.native_size))
-
-    def restore(self, faces, fidelity: float | None = None, batch_size: int | None = None, *, guide=None,
-                return_warped: bool = False, **kwargs):
-        import torch.nn.functional as F
-
-        if guide is None:
-            raise HifaceError(f"model {self.name!r} is a guided restorer: it needs a reference photo of the "
-                              "same person (hiface restore --guide reference.jpg)")
-        if not torch.is_tensor(faces) or not torch.is_tensor(guide):
-            raise HifaceError("faces and guide must be torch tensors (B, 3, H, W) in [0, 1]")
-        squeeze = faces.dim() == 3
-        x = faces[None] if squeeze else faces
-        g = guide[None] if guide.dim() == 3 else guide
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise HifaceError(f"expected faces of shape (B, 3, H, W), got {tuple(faces.shape)}")
-        if g.dim() != 4 or g.shape[1] != 3:
-            raise HifaceError(f"expected a guide of shape (B, 3, H, W) or (3, H, W), got {tuple(guide.shape)}")
-        if g.shape[0] not in (1, x.shape[0]):
-            raise HifaceError(f"got {x.shape[0]} faces but {g.shape[0]} guides (give one guide, or one per face)")
-        s = self.native_size
-        g = g.to(self.device, torch.float32)
-        if g.shape[-2:] != (s, s):  # the guide goes straight to the network: bring it to the native size
-            g = F.interpolate(g, size=(s, s), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
-        g = g.expand(x.shape[0], -1, -1, -1)
-        bs = batch_size or x.shape[0] or 1
-        outs = [Restorer.restore(self, x[i:i + bs], fidelity, None, _guide=g[i:i + bs], _return_warped=return_warped,
-                                 **kwargs) for i in range(0, x.shape[0], bs)]
-        y = torch.cat(outs) if outs else x.new_zeros((0, 6 if return_warped else 3, *x.shape[-2:]))
-        if squeeze:
-            y = y[0]
-        return (y[..., :3, :, :], y[..., 3:, :, :]) if return_warped else y
-
-    __call__ = restore
-
-    def forward_native(self, x, fidelity=None, *, _guide=None, _return_warped: bool = False, **kwargs):
-        restored, warped, _ = self.net(x, _guide.to(x.device, x.dtype))
-        return torch.cat((restored, warped), dim=1) if _return_warped else restored

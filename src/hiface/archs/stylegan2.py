@@ -78,7 +78,7 @@ class ModulatedConv2d(nn.Module):
         super().__init__()
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
         self.demodulate, self.upsample, self.eps = demodulate, upsample, eps
-        self.channels_last = False  # NHWC convs (see hiface.archs.gfpgan.GFPGANRestorer)
+        self.channels_last = False  # NHWC convs (see hiface.restorers.base.use_channels_last)
         self.modulation = nn.Linear(num_style_feat, in_channels, bias=True)
         nn.init.kaiming_normal_(self.modulation.weight, a=0, mode="fan_in", nonlinearity="linear")
         nn.init.ones_(self.modulation.bias)

@@ -14,10 +14,14 @@ from pathlib import Path
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import weights as W
+from ..assets import ASSETS, locate
+from ..errors import MissingAssetError
+
 __all__ = ["VGG19", "load_vgg19", "find_vgg19_weights", "VGG19_FILE", "VGG19_URL", "VGG19_LAYERS"]
 
-VGG19_FILE = "vgg19-dcbb9e9d.pth"
-VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
+VGG19_FILE = ASSETS["vgg19"].filename   # vgg19-dcbb9e9d.pth
+VGG19_URL = ASSETS["vgg19"].url
 #: outputs of ``features[i]`` = relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 (the pix2pixHD/SPADE loss layers)
 VGG19_LAYERS = (1, 6, 11, 20, 29)
 _CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
@@ -61,26 +65,18 @@ class VGG19(nn.Module):
 
 
 def find_vgg19_weights(path: str | os.PathLike | None = None) -> Path | None:
-    """``path`` if given (must exist), else ``$HIFACE_VGG19``, else ``<cache>/vgg19-dcbb9e9d.pth``, else None."""
-    from ..errors import WeightsError
-    from ..weights import cache_dir
-
+    """``path`` if given (must exist), else the file :func:`hiface.assets.locate` finds
+    (``$HIFACE_VGG19``, the hiface cache, torch hub's folder), else None."""
     if path is not None:
-        p = Path(path).expanduser()
-        if not p.is_file():
-            raise WeightsError(f"VGG19 weight file not found: {p}")
-        return p
-    env = os.environ.get("HIFACE_VGG19")
-    if env and Path(env).expanduser().is_file():
-        return Path(env).expanduser()
-    p = cache_dir() / VGG19_FILE
-    return p if p.is_file() else None
+        return locate("vgg19", path)
+    try:
+        return locate("vgg19")
+    except MissingAssetError:
+        return None
 
 
 def load_vgg19(path: str | os.PathLike, classifier: bool = False) -> VGG19:
     """VGG19 in eval mode with torchvision's ImageNet weights from ``path`` (.pth or .safetensors)."""
-    from .. import weights as W
-
     net = VGG19(classifier=classifier)
     sd = W.load_state_dict_file(path)
     if not classifier:

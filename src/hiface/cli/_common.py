@@ -19,147 +19,52 @@ Typical use in a command::
 from __future__ import annotations
 
 import functools
-import glob
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from ..errors import HifaceError, ImageReadError, ImageWriteError
-from ..io import IMAGE_EXTS
+from .. import files
+from ..errors import HifaceError, ImageReadError, ImageWriteError, cli_mode
 
 __all__ = [
     "InputsNotFoundError", "expand_inputs", "expand_inputs_with_roots", "plan_output",
-    "BatchReport", "progress", "friendly_errors",
+    "BatchReport", "progress", "step_bar", "friendly_errors",
 ]
 
 T = TypeVar("T")
-_GLOB_CHARS = set("*?[")
 
 
-class InputsNotFoundError(HifaceError, click.UsageError):
-    """An input path/pattern matched no file. A HifaceError that click also shows nicely."""
+class InputsNotFoundError(files.InputsNotFoundError, click.UsageError):
+    """An input path/pattern matched no file. A HifaceError that click shows as a usage error
+    (exit 2)."""
 
     def __init__(self, message: str):
-        HifaceError.__init__(self, message)
+        files.InputsNotFoundError.__init__(self, message)
         click.UsageError.__init__(self, message)
 
     def __str__(self) -> str:
         return self.message
 
 
-def _norm_exts(exts: Iterable[str]) -> tuple[str, ...]:
-    return tuple(e.lower() if e.startswith(".") else "." + e.lower() for e in exts)
-
-
-def _scan_folder(folder: Path, exts: tuple[str, ...], recursive: bool) -> list[Path]:
-    it = folder.rglob("*") if recursive else folder.iterdir()
-    out = []
-    for p in it:
-        rel = p.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts):  # hidden files, our temp files
-            continue
-        if p.suffix.lower() in exts and p.is_file():
-            out.append(p)
-    return out
-
-
-def _glob_root(pattern: str) -> Path:
-    """The folder part of a glob before its first wildcard ("a/b/*.jpg" → "a/b")."""
-    parts = Path(pattern).parts
-    keep = []
-    for part in parts:
-        if _GLOB_CHARS & set(part):
-            break
-        keep.append(part)
-    return Path(*keep) if keep else Path(".")
-
-
-def expand_inputs_with_roots(inputs: Sequence[str | os.PathLike], *,
-                             exts: Iterable[str] = IMAGE_EXTS,
-                             recursive: bool = False) -> list[tuple[Path, Path]]:
-    """Like :func:`expand_inputs`, but each file comes with the root it was found under (the
-    folder given, the fixed part of a glob, or the file's own folder) so callers can mirror
-    sub-folders with ``plan_output(path, outdir, base=root)``."""
-    exts = _norm_exts(exts)
-    seen: dict[str, tuple[Path, Path]] = {}
-    for raw in inputs:
-        s = str(raw)
-        p = Path(s).expanduser()
-        found: list[tuple[Path, Path]] = []
-        if p.is_file():
-            # an explicitly named file is always taken: reading it reports what is wrong
-            found = [(p, p.parent)]
-        elif p.is_dir():
-            found = [(f, p) for f in _scan_folder(p, exts, recursive)]
-            if not found:
-                raise InputsNotFoundError(
-                    f"folder '{s}' contains no images (looked for {', '.join(exts)}"
-                    f"{'' if recursive else '; use --recursive for sub-folders'})")
-        elif _GLOB_CHARS & set(s):
-            root = _glob_root(s)
-            for m in sorted(glob.glob(os.path.expanduser(s), recursive=True)):
-                mp = Path(m)
-                if mp.is_dir():
-                    found += [(f, mp) for f in _scan_folder(mp, exts, recursive)]
-                elif mp.suffix.lower() in exts and mp.is_file():
-                    found.append((mp, root))
-            if not found:
-                raise InputsNotFoundError(f"no images match the pattern '{s}'")
-        else:
-            raise InputsNotFoundError(f"no such file or folder: '{s}'")
-        for f, root in found:
-            try:
-                key = str(f.resolve())
-            except OSError:
-                key = os.path.abspath(f)
-            seen.setdefault(key, (f, root))
-    if not seen:
-        raise InputsNotFoundError("no input images given")
-    return sorted(seen.values(), key=lambda fr: str(fr[0]))
-
-
-def expand_inputs(inputs: Sequence[str | os.PathLike], *, exts: Iterable[str] = IMAGE_EXTS,
-                  recursive: bool = False) -> list[Path]:
-    """Expand files, folders and shell-style globs into a sorted, de-duplicated list of files.
-
-    Folders contribute their files with one of ``exts`` (sub-folders with ``recursive``; hidden
-    files are skipped). A file named explicitly is always kept, whatever its extension.
-
-    Raises:
-        InputsNotFoundError (a HifaceError and click.UsageError): an input matches nothing;
-        the message names it.
-    """
-    return [f for f, _ in expand_inputs_with_roots(inputs, exts=exts, recursive=recursive)]
-
-
-def plan_output(inp: Path, outdir: Path, *, ext: str | None = None, suffix: str = "",
-                base: Path | None = None) -> Path:
-    """Output path for ``inp`` inside ``outdir``: same stem (+ ``suffix``), extension ``ext``
-    (default: the input's), keeping the sub-folder structure of ``inp`` relative to ``base``.
-
-    >>> plan_output(Path("in/a/b.jpg"), Path("out"), ext="png", suffix="_lq", base=Path("in"))
-    PosixPath('out/a/b_lq.png')
-    """
-    inp, outdir = Path(inp), Path(outdir)
-    rel = Path()
-    if base is not None:
+def _usage(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
         try:
-            rel = Path(os.path.relpath(inp.resolve().parent, Path(base).resolve()))
-        except ValueError:  # different drives
-            rel = Path()
-        if rel.parts and rel.parts[0] == "..":
-            rel = Path()
-    if ext is None:
-        ext = inp.suffix
-    elif ext and not ext.startswith("."):
-        ext = "." + ext
-    name = f"{inp.stem}{suffix}{ext}"
-    return outdir / rel / name if str(rel) != "." else outdir / name
+            return fn(*args, **kwargs)
+        except files.InputsNotFoundError as e:
+            raise InputsNotFoundError(str(e)) from None
+
+    return wrapper
+
+
+expand_inputs = _usage(files.expand_inputs)
+expand_inputs_with_roots = _usage(files.expand_inputs_with_roots)
+plan_output = files.plan_output
 
 
 @dataclass
@@ -252,6 +157,34 @@ def progress(iterable: Iterable[T], desc: str, total: int | None = None, *,
                     unit=unit, dynamic_ncols=True, leave=True)
 
 
+def _show(force: bool | None) -> bool:
+    env = os.environ.get("HIFACE_PROGRESS", "").strip().lower()
+    if force is None and env in ("1", "true", "yes", "on"):
+        force = True
+    elif force is None and env in ("0", "false", "no", "off"):
+        force = False
+    return force if force is not None else sys.stderr.isatty()
+
+
+def step_bar(desc: str, *, force: bool | None = None, unit: str = "face") -> Callable[[int, int], None]:
+    """A ``callback(done, total)`` driving a transient tqdm bar (progress within one item, e.g.
+    the faces of a group photo); shown like :func:`progress`."""
+    from tqdm import tqdm
+
+    state: dict[str, Any] = {}
+
+    def cb(done: int, total: int) -> None:
+        if "bar" not in state:
+            state["bar"] = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=not _show(force),
+                                leave=False, dynamic_ncols=True)
+        bar = state["bar"]
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return cb
+
+
 def friendly_errors(fn: Callable[..., T]) -> Callable[..., T]:
     """Decorator for click callbacks: a HifaceError becomes a ClickException (one-line
     ``Error: ...`` on stderr, exit 1) also when the command runs standalone / under CliRunner."""
@@ -259,7 +192,8 @@ def friendly_errors(fn: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:
         try:
-            return fn(*args, **kwargs)
+            with cli_mode():  # messages name command-line flags, not Python arguments
+                return fn(*args, **kwargs)
         except click.ClickException:
             raise
         except HifaceError as e:

@@ -10,11 +10,16 @@ from typing import Any
 
 import click
 
-from ..errors import HifaceError, ImageWriteError
-from ._common import BatchReport, expand_inputs_with_roots, friendly_errors, plan_output, progress
-
 # keep `hiface --help` light: presets import only numpy and the pipeline classes
 from ..degrade.presets import PRESETS, describe_preset
+from ..errors import HifaceError, ImageWriteError
+from ._common import (
+    BatchReport,
+    expand_inputs_with_roots,
+    friendly_errors,
+    plan_output,
+    progress,
+)
 
 OUT_EXTS = ("png", "jpg", "webp", "bmp", "tif")
 
@@ -101,8 +106,7 @@ def degrade(ctx: click.Context, inputs: tuple[str, ...], outdir: Path | None, pr
 
     from .. import __version__
     from ..degrade import degrade as run_degrade
-    from ..degrade import get_preset, image_seed
-    from ..degrade import ops
+    from ..degrade import get_preset, image_seed, ops
     from ..io import read_image, write_bytes_atomic, write_image
 
     items = expand_inputs_with_roots(inputs, recursive=recursive)
@@ -114,6 +118,9 @@ def degrade(ctx: click.Context, inputs: tuple[str, ...], outdir: Path | None, pr
                     and p.resolve().is_relative_to(out_res))]
     skipped = len(items) - len(kept)
     items = kept
+    from ..jobs import prepare_outdir
+
+    prepare_outdir(outdir)  # a folder that cannot be created or written: one clear error, before any work
     man_json, man_csv = outdir / "manifest.json", outdir / "manifest.csv"
     if not overwrite:
         for m in (man_json, man_csv):
@@ -177,8 +184,12 @@ def degrade(ctx: click.Context, inputs: tuple[str, ...], outdir: Path | None, pr
         "preset_spec": spec.spec(), "n_ok": report.n_ok, "n_failed": report.n_failed,
         "files": entries,
     }
-    write_bytes_atomic(man_json, (json.dumps(manifest, indent=1, ensure_ascii=False) + "\n").encode())
-    write_bytes_atomic(man_csv, _manifest_csv(entries).encode())
+    for m, text in ((man_json, json.dumps(manifest, indent=1, ensure_ascii=False) + "\n"),
+                    (man_csv, _manifest_csv(entries))):
+        try:
+            write_bytes_atomic(m, text.encode())
+        except OSError as e:
+            raise ImageWriteError(m, e.strerror or str(e)) from None
     click.echo(f"{report.summary()}; wrote {lq_dir}{' and ' + str(gt_dir) if gt_dir else ''}, "
                f"manifest {man_json}", err=True)
     ctx.exit(report.exit_code)

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from .. import __version__
 from ..errors import HifaceError
 
 # name -> (module, attribute, one-line help). Modules live in hiface.cli.
@@ -18,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("hiface.cli.train", "train", "Train or fine-tune a restorer from a YAML config."),
     "models": ("hiface.cli.models", "models", "List the registered restorers and their pretrained configs."),
     "convert": ("hiface.cli.models", "convert", "Convert an official .pth checkpoint to .safetensors."),
+    "serve": ("hiface.cli.serve", "serve", "Start the local web page (needs the web extra)."),
 }
 
 
@@ -48,7 +50,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="hiface")
+@click.version_option(__version__, "-V", "--version", prog_name="hiface", message="%(prog)s %(version)s")
 def cli():
     """hiface: restore real face photos.
 

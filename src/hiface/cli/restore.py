@@ -11,16 +11,10 @@ from pathlib import Path
 import click
 
 from ..errors import HifaceError
-from ._common import BatchReport, expand_inputs_with_roots, friendly_errors, plan_output, progress
-
-#: The model used when --model is not given. None until the default model of the training
-#: issue lands; then set it to that model's registry name (the only line to change).
-DEFAULT_MODEL: str | None = "hifacegan-lite"
+from ..photo import DEFAULT_MODEL
+from ._common import BatchReport, expand_inputs_with_roots, friendly_errors, progress, step_bar
 
 DETECTORS = ("dlib", "dlib-cnn", "retinaface")
-VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv")
-_ALPHA_EXTS = (".png", ".webp", ".tif", ".tiff")
-_16BIT_EXTS = (".png", ".tif", ".tiff")
 
 EPILOG = """\b
 Examples:
@@ -44,56 +38,18 @@ Outputs (in OUTDIR, sub-folders of the inputs mirrored):
   warped/NAME_NN_guide.png       with --save-warped: the guide warped onto face NN
 For videos only the restored video is written (same container, source fps, audio copied).
 Photos without a face are upscaled and written with a note. Unreadable files are
-reported and skipped; the exit code is 1 if any file failed.
+reported and skipped; the exit code is 1 if any file failed. Animated GIFs: the first
+frame is restored (with a note). ICC profiles are kept, EXIF too unless --strip-metadata.
+
+\b
+Resuming: OUTDIR/.hiface-job.jsonl records each input's outcome and the settings used.
+Re-running the same command skips inputs already done (exit 0); other settings are
+refused before any work unless --overwrite. Ctrl-C says what was done and what was not.
 """
 
 
 def _model_help() -> str:
-    return ("Restorer (see `hiface models`)." + (f" Default: {DEFAULT_MODEL}." if DEFAULT_MODEL else
-                                                  " Required for now (no default model yet)."))
-
-
-def _resolve_model(model: str | None) -> str:
-    if model:
-        return model
-    if DEFAULT_MODEL:
-        return DEFAULT_MODEL
-    from ..models import list_models
-
-    raise click.UsageError("--model is required (there is no default model yet). Available models: "
-                           + ", ".join(list_models()) + ". See `hiface models` for details.")
-
-
-def _out_ext(path: Path, ext: str, has_alpha: bool, is16: bool) -> str:
-    if ext == "png":
-        return ".png"
-    if ext == "jpg":
-        return ".jpg"
-    e = path.suffix.lower()
-    if e in (".jpeg",):
-        e = ".jpg"
-    if e not in (".jpg", ".png", ".webp", ".bmp", ".tif", ".tiff"):
-        e = ".png"
-    if has_alpha and e not in _ALPHA_EXTS:
-        e = ".png"
-    if is16 and e not in _16BIT_EXTS:
-        e = ".png"
-    return e
-
-
-def _to_dtype(a, dtype):
-    import numpy as np
-
-    a = np.clip(a, 0.0, 1.0)
-    if dtype == np.uint16:
-        return (a * 65535.0 + 0.5).astype(np.uint16)
-    return (a * 255.0 + 0.5).astype(np.uint8)
-
-
-def _as_float(a):
-    import numpy as np
-
-    return a.astype(np.float32) / (65535.0 if a.dtype == np.uint16 else 255.0)
+    return f"Restorer (see `hiface models`). Default: {DEFAULT_MODEL} (shipped, no download)."
 
 
 @click.command(name="restore", epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -142,12 +98,20 @@ def _as_float(a):
 @click.option("--save-warped", is_flag=True, help="Guided models: also write the guide warped onto the face.")
 @click.option("--device", default="cpu", show_default=True, help="Torch device, e.g. cuda.")
 @click.option("-r", "--recursive", is_flag=True, help="Also look in sub-folders of folder inputs.")
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("--overwrite", is_flag=True, help="Redo every input and replace existing outputs (default: "
+                                                 "skip inputs already done with the same settings).")
+@click.option("--strip-metadata", is_flag=True, help="Drop EXIF (date, camera, GPS) from the outputs "
+                                                      "(default: kept, orientation reset; ICC profiles are always kept).")
+@click.option("--max-megapixels", type=click.FloatRange(min=0), default=100, show_default=True,
+              help="Refuse photos whose restored size would exceed this (0 = no limit).")
+@click.option("--progress/--no-progress", "show_progress", default=None,
+              help="Force the progress bars on/off (default: on when stderr is a terminal).")
 @click.pass_context
 @friendly_errors
 def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, fidelity, detector,
-            detector_weights, only_center_face, aligned, crop_template, save_faces, compare, colorize, ext, batch_size,
-            guide, guide_face, save_warped, device, recursive, overwrite):
+            detector_weights, only_center_face, aligned, crop_template, save_faces, compare, colorize, ext,
+            batch_size, guide, guide_face, save_warped, device, recursive, overwrite, strip_metadata, max_megapixels,
+            show_progress):
     """Restore the faces in photos, folders or videos.
 
     Each face is detected, aligned to the model's template, restored (all faces of a photo
@@ -157,14 +121,15 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
     """
     if not inputs:
         raise click.UsageError("give at least one INPUT (file, folder or glob)")
-    name = _resolve_model(model)
-    import numpy as np
-
+    name = model or DEFAULT_MODEL
     import hiface
-    from ..faces.pipeline import FacePipeline
-    from ..io import IMAGE_EXTS, read_image, write_image
 
-    cfg = hiface.get_model_config(name)
+    from ..photo import RestoreOptions
+
+    try:
+        cfg = hiface.get_model_config(name)
+    except HifaceError as e:
+        raise click.BadParameter(str(e), param_hint="'-m' / '--model'") from None
     if cfg.guided and guide is None:
         raise click.UsageError(f"model {name!r} is a guided restorer: give a reference photo of the "
                                "same person with --guide PATH")
@@ -180,112 +145,51 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
         if not 0.0 <= fidelity <= 1.0:
             raise click.BadParameter(f"{fidelity} is not in [0, 1]", param_hint="--fidelity")
 
-    items = expand_inputs_with_roots(inputs, exts=IMAGE_EXTS + VIDEO_EXTS, recursive=recursive)
-    restorer = hiface.create_restorer(name, weights=None if not cfg.has_weights and weights == "default" else weights,
-                                      device=device)
-    det_kw = {"weights": detector_weights or "default"} if detector == "retinaface" else {}
-    pipe = FacePipeline(restorer, detector, upscale=upscale, only_center_face=only_center_face,
-                        batch_size=batch_size, fidelity=fidelity, colorize=colorize, detector_kwargs=det_kw,
-                        crop_template=crop_template)
-    if not aligned or guide is not None:
-        pipe.detector  # noqa: B018  (load the detector now: a missing weight file is one clear error)
-    guide_px = None
-    if guide is not None:
-        guide_px = _as_float(read_image(guide).pixels)
+    from ..batch import RESTORE_EXTS, restore_files
 
+    items = expand_inputs_with_roots(inputs, exts=RESTORE_EXTS, recursive=recursive)
+    opts = RestoreOptions(model=name, weights=weights, device=device, upscale=upscale, fidelity=fidelity,
+                          detector=detector, detector_weights=detector_weights, only_center_face=only_center_face,
+                          colorize=colorize, batch_size=batch_size, crop_template=crop_template)
     report = BatchReport()
+    counts = {"faces": 0, "no_face": 0}
+    others = [d for d in DETECTORS if d != detector]
+
+    def on_outcome(o) -> None:
+        if o.status == "failed":
+            report.add_failed(o.task.source, o.reason)
+        elif o.status == "done":
+            fr = o.info
+            counts["faces"] += fr.n_faces
+            for n in fr.notes:
+                report.note(f"{o.task.source}: {n}")
+            if fr.no_face:
+                counts["no_face"] += 1
+                report.note(f"{o.task.source}: no face found; written upscaled only (other detectors may find it: "
+                            + " or ".join(f"--detector {d}" for d in others) + ")")
+            report.add_ok(o.task.source)
+
     t0 = time.time()
-    n_faces = 0
-    no_face = 0
-    outdir.mkdir(parents=True, exist_ok=True)
-    for path, root in progress(items, "restore"):
-        try:
-            if path.suffix.lower() in VIDEO_EXTS:
-                n = _restore_video(pipe, path, plan_output(path, outdir, base=root), aligned=aligned,
-                                   guide=guide_px, guide_face=guide_face, overwrite=overwrite)
-                n_faces += n
-                report.add_ok(path)
-                continue
-            img = read_image(path, keep_16bit=True)
-            x = _as_float(img.pixels)
-            alpha = None if img.alpha is None else _as_float(img.alpha)
-            res = pipe(x, alpha, aligned=aligned, guide=guide_px, guide_face=guide_face)
-            is16 = img.pixels.dtype == np.uint16
-            oext = _out_ext(path, ext, img.alpha is not None, is16)
-            dtype = np.uint16 if (is16 and oext in _16BIT_EXTS) else np.uint8
-            out = _to_dtype(res.image, dtype)
-            gray_out = img.was_gray and not colorize  # gray-looking RGB files stay RGB (with equal channels)
-            if gray_out:
-                out = out[..., 0]
-            a_out = None if res.alpha is None else _to_dtype(res.alpha, dtype)
-            dst = plan_output(path, outdir, ext=oext, base=root)
-            write_image(dst, out, a_out, overwrite=overwrite, inputs=[path])
-            nf = len(res.restored)  # with --guide only the guided face is restored
-            n_faces += nf
-            if not aligned and not res.faces:
-                no_face += 1
-                report.note(f"{path}: no face found; written upscaled only")
-            sub = dst.parent.relative_to(outdir) if dst.parent != outdir else Path()
-            stem = dst.stem
-            if save_faces:
-                for k, (c, r) in enumerate(zip(res.crops, res.restored)):
-                    fi = res.restored_index[k] if res.restored_index else k
-                    for tag, arr in (("input", c), ("restored", r)):
-                        write_image(outdir / "faces" / sub / f"{stem}_{fi:02d}_{tag}.png", _to_dtype(arr, np.uint8),
-                                    overwrite=overwrite, inputs=[path])
-                _write_decisions(outdir / "faces" / sub / f"{stem}.json", path, name, res)
-            for msg in res.notes:
-                report.note(f"{path}: {msg}")
-            if save_warped:
-                for k, w in enumerate(res.warped_guides):
-                    fi = res.restored_index[k] if res.restored_index else k
-                    write_image(outdir / "warped" / sub / f"{stem}_{fi:02d}_guide.png", _to_dtype(w, np.uint8),
-                                overwrite=overwrite, inputs=[path])
-            if compare:
-                from ..faces.paste import upscale_image
-
-                left = upscale_image(x, res.image.shape[0] / x.shape[0]) if res.image.shape[:2] != x.shape[:2] else x
-                if left.shape[:2] != res.image.shape[:2]:
-                    import cv2
-
-                    left = cv2.resize(x, (res.image.shape[1], res.image.shape[0]), interpolation=cv2.INTER_LANCZOS4)
-                sbs = _to_dtype(np.concatenate([np.clip(left, 0, 1), res.image], axis=1), np.uint8)
-                cext = ".jpg" if oext == ".jpg" else ".png"
-                write_image(outdir / "compare" / sub / f"{stem}{cext}", sbs[..., 0] if gray_out else sbs,
-                            overwrite=overwrite, inputs=[path])
-            report.add_ok(path)
-        except HifaceError as e:
-            report.add_failed(path, e)
+    summary = restore_files(
+        items, outdir, opts, aligned=aligned, ext=ext, save_faces=save_faces, compare=compare, guide=guide,
+        guide_face=guide_face, save_warped=save_warped, strip_metadata=strip_metadata,
+        max_megapixels=max_megapixels, overwrite=overwrite, on_outcome=on_outcome, on_note=report.note,
+        wrap=lambda ts: progress(ts, "restore", force=show_progress, unit="file"),
+        frame_progress=lambda p: (lambda it: progress(it, f"  {p.name}", unit="frame", force=show_progress)),
+        face_progress=lambda p: step_bar(f"  {p.name}", force=show_progress, unit="face"))
     dt = time.time() - t0
-    click.echo(f"{report.n_ok} file(s) done, {n_faces} face(s) restored"
-               + (f", {no_face} photo(s) without a face" if no_face else "")
-               + f", {report.n_failed} failed, {dt:.1f} s", err=True)
-    ctx.exit(report.exit_code)
-
-
-def _write_decisions(dst: Path, src: Path, model: str, res) -> None:
-    """faces/NAME.json: what the pipeline decided per face (scale, fidelity, weight)."""
-    import json
-
-    from ..io import write_bytes_atomic
-
-    doc = {"input": str(src), "model": model, "faces": res.decisions, "notes": res.notes}
-    write_bytes_atomic(dst, (json.dumps(doc, indent=1) + "\n").encode())
-
-
-def _restore_video(pipe, src: Path, dst: Path, *, aligned, guide, guide_face, overwrite) -> int:
-    """Run every frame through ``pipe``; returns the number of faces restored over all frames."""
-    import numpy as np
-
-    from ..video import process_video
-
-    count = [0]
-
-    def fn(frame):
-        res = pipe(frame.astype(np.float32) / 255.0, aligned=aligned, guide=guide, guide_face=guide_face)
-        count[0] += len(res.restored)
-        return _to_dtype(res.image, np.uint8)
-
-    process_video(src, dst, fn, overwrite=overwrite,
-                  progress=lambda it: progress(it, f"  {src.name}", unit="frame"))
-    return count[0]
+    for o in summary.skipped:
+        if o.status == "busy":
+            report.note(f"{o.task.source}: skipped, {o.reason}")
+    n_skip = len(summary.skipped)
+    click.echo(f"{len(summary.done)} file(s) done, {counts['faces']} face(s) restored"
+               + (f", {counts['no_face']} photo(s) without a face" if counts["no_face"] else "")
+               + (f", {n_skip} skipped (already done with the same settings; --overwrite redoes them)"
+                  if n_skip else "")
+               + f", {len(summary.failed)} failed, {dt:.1f} s", err=True)
+    if summary.interrupted:
+        left = [str(t.source) for t in summary.not_done]
+        click.echo(f"Interrupted: {len(summary.done)} file(s) done, {len(left)} not done"
+                   + (f" ({', '.join(left[:5])}{', ...' if len(left) > 5 else ''})" if left else "")
+                   + ". Run the same command again to finish the rest.", err=True)
+    ctx.exit(summary.exit_code)

@@ -1,4 +1,5 @@
-"""`hiface train`: train HiFaceGAN (and its ablation variants) from a YAML config."""
+"""`hiface train`: train a restorer from a YAML config -- HiFaceGAN (and its ablation variants) or
+GFRNet, picked by the config's ``task:`` key."""
 from __future__ import annotations
 
 import sys
@@ -29,6 +30,9 @@ Examples:
   hiface train --export runs/lite256 lite256-fp16.safetensors --fp16   # half the size
   # only filter the clean pool and split it (lists in the run folder), then stop
   hiface train --config configs/hifacegan-lite256.yaml --prepare-data
+  # GFRNet (task: gfrnet): WarpNet pre-training, then end to end; same --resume / --export / torchrun
+  hiface train --config configs/gfrnet-cpu.yaml --run-dir runs/gfrnet-cpu
+  hiface train --export runs/gfrnet-cpu/checkpoints/best.pt gfrnet.safetensors --fp16
   # many GPUs / processes: the same command under torchrun (gloo on CPU, NCCL on GPU)
   torchrun --nproc_per_node=4 -m hiface.cli.main train --config configs/hifacegan-paper-ngf64.yaml
   # two nodes: torchrun's usual flags, on each node (--node_rank=0 / 1)
@@ -36,10 +40,17 @@ Examples:
       -m hiface.cli.main train --config configs/hifacegan-paper-ngf64.yaml
 
 \b
-Run folder: config.yaml, quality_{kept,dropped}.txt, quality_scores.tsv, split_{train,val}.txt,
-log.csv + log.jsonl (losses, lr), metrics.csv (validation PSNR/SSIM of the EMA generator),
-samples/step_N.png (rows: degraded | restored | clean), checkpoints/step_N.pt (last N kept).
-Mixed precision (train.amp=bf16|fp16) applies on CUDA only; on CPU it is ignored with a warning.
+Tasks (the config's task: key): hifacegan (default; configs/hifacegan-*.yaml) and gfrnet
+(configs/gfrnet*.yaml). Both share the run folder, checkpoints, --resume, --export, EMA, torchrun.
+
+\b
+Run folder: config.yaml, split_{train,val}.txt (hifacegan also quality_{kept,dropped}.txt,
+quality_scores.tsv), log.csv + log.jsonl (losses, lr), metrics.csv (validation of the EMA
+generator: PSNR/SSIM; gfrnet: PSNR and the warp's landmark error), samples/step_N.png
+(hifacegan rows: degraded | restored | clean; gfrnet rows: degraded | reference | warped |
+restored | clean), checkpoints/step_N.pt (last N kept; log.keep_best: also checkpoints/best.pt).
+Mixed precision (train.amp=bf16|fp16) applies to hifacegan on CUDA only; on CPU it is ignored
+with a warning.
 """
 
 
@@ -57,21 +68,24 @@ Mixed precision (train.amp=bf16|fp16) applies on CUDA only; on CPU it is ignored
 @click.option("--fp16", "half", is_flag=True, help="With --export: store the weights as float16 (half the size).")
 @click.option("--overwrite", is_flag=True, help="Start over in an existing run folder / replace an export.")
 @click.option("--print-config", is_flag=True, help="Print the resolved config as YAML and exit.")
-@click.option("--prepare-data", is_flag=True, help="Run the quality filter and the split, write the lists, exit.")
+@click.option("--prepare-data", is_flag=True, help="Run the quality filter and the split (gfrnet: the split and the landmark cache), "
+                   "write the lists, exit.")
 @friendly_errors
 def train(config_path, overrides, run_dir, resume_dir, export, half, overwrite, print_config, prepare_data):
-    """Train or fine-tune a HiFaceGAN restorer from a YAML config.
+    """Train or fine-tune a restorer from a YAML config (its task: key picks HiFaceGAN or GFRNet).
 
-    One G step then one D step per iteration: LSGAN + feature matching (10) + perceptual (10)
-    [+ L1] [+ identity], Adam β=(0, 0.9), TTUR (G 1e-4, D 4e-4), constant then linear decay, EMA generator.
+    task: hifacegan -- one G step then one D step per iteration: LSGAN + feature matching (10) +
+    perceptual (10) [+ L1] [+ identity], Adam β=(0, 0.9), TTUR (G 1e-4, D 4e-4), constant then
+    linear decay, EMA generator. task: gfrnet -- WarpNet pre-training (landmark + TV losses), then
+    end to end (MSE + perceptual [+ global/local GANs]), EMA generator.
     Ctrl-C finishes the current step, saves a checkpoint and exits with code 130.
     """
-    from ..config import apply_overrides, load_yaml, to_yaml
+    from ..config import apply_overrides, to_yaml
     from ..errors import HifaceError
-    from ..train.config import TrainConfig
+    from ..train.config import load_train_config
 
     if export:
-        from ..train.trainer import export_generator
+        from ..train.export import export_generator
 
         out = export_generator(export[0], export[1], overwrite=overwrite, half=half)
         click.echo(f"wrote {out}")
@@ -83,15 +97,15 @@ def train(config_path, overrides, run_dir, resume_dir, export, half, overwrite, 
         raise HifaceError("pass --config CFG.yaml (or --resume RUN_DIR, or --export RUN_DIR OUT); "
                           "see `hiface train --help`")
     if resume_dir is not None:
-        cfg = apply_overrides(load_yaml(TrainConfig, resume_dir / "config.yaml"), overrides)
+        cfg = apply_overrides(load_train_config(resume_dir / "config.yaml"), overrides)
     else:
-        cfg = load_yaml(TrainConfig, config_path, overrides)
+        cfg = load_train_config(config_path, overrides)
     if print_config:
         click.echo(to_yaml(cfg), nl=False)
         return 0
     run_dir = resume_dir or run_dir or Path("runs") / config_path.stem
     if prepare_data:
-        from ..train.trainer import prepare_data as _prepare
+        from ..train import prepare_data as _prepare
 
         train_items, val_items, q = _prepare(cfg, run_dir)
         msg = f"train {len(train_items)}, val {len(val_items)}"
@@ -99,9 +113,9 @@ def train(config_path, overrides, run_dir, resume_dir, export, half, overwrite, 
             msg = f"quality filter kept {len(q.kept)}, dropped {len(q.dropped)} (threshold {q.threshold}); " + msg
         click.echo(f"{msg}; lists written to {run_dir}")
         return 0
-    from ..train.trainer import Trainer
+    from ..train import make_trainer
 
-    trainer = Trainer(cfg, run_dir, resume=resume_dir is not None, overwrite=overwrite, overrides=overrides)
+    trainer = make_trainer(cfg, run_dir, resume=resume_dir is not None, overwrite=overwrite, overrides=overrides)
     try:
         return trainer.run()
     finally:

@@ -28,8 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HifaceError, UnavailableError
-from ..weights import dlib_model_path
+from ..assets import import_dlib, load_dlib
+from ..degrade import ops
+from ..errors import HifaceError
+from ..faces.align import estimate_similarity
+from ..faces.templates import get_template, landmarks5_from_68
+from ..io import to_tensor as t
+from ..io import write_bytes_atomic
+from .pool import list_split, split_of
 
 __all__ = ["MIRROR_68", "Landmarker", "LandmarkCache", "split_of", "list_split",
            "similarity_to_template", "align_to_template", "make_reference", "degrade_gfrnet", "GuidedTriples",
@@ -53,13 +59,10 @@ class Landmarker:
     """dlib HOG face detector + 68-point shape predictor on RGB uint8 images."""
 
     def __init__(self):
-        try:
-            import dlib
-        except ImportError as e:  # pragma: no cover - dlib is a dev dependency
-            raise UnavailableError("dlib is needed for landmarks: pip install dlib-bin") from e
-        self._dlib = dlib
-        self.detector = dlib.get_frontal_face_detector()
-        self.predictor = dlib.shape_predictor(str(dlib_model_path()))
+        need = "dlib is needed for landmarks"
+        self._dlib = import_dlib(need)
+        self.detector = load_dlib("hog", need)
+        self.predictor = load_dlib("68", need)
 
     def __call__(self, image: np.ndarray, *, fallback_full: bool = False, upsample: int = 1) -> np.ndarray | None:
         """(68, 2) float32 pixel landmarks of the largest face, or None.
@@ -121,7 +124,6 @@ class LandmarkCache:
     def save(self) -> None:
         if not self._dirty:
             return
-        from ..io import write_bytes_atomic
 
         write_bytes_atomic(self.path, json.dumps(self._data).encode("utf-8"))
         self._dirty = False
@@ -130,29 +132,9 @@ class LandmarkCache:
 # --------------------------------------------------------------------------------------
 # splits and alignment
 # --------------------------------------------------------------------------------------
-def split_of(name: str, val_fraction: float = 0.1) -> str:
-    """Deterministic train/val split by a hash of the file name."""
-    h = int(hashlib.sha1(Path(name).name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-    return "val" if h < val_fraction else "train"
-
-
-def list_split(root: str | os.PathLike, split: str, limit: int | None = None, val_fraction: float = 0.1) -> list[Path]:
-    """Image files of ``root`` in ``split`` ("train"/"val"), sorted by hash (a stable random order)."""
-    root = Path(root)
-    if not root.is_dir():
-        raise HifaceError(f"data folder not found: {root}")
-    files = [p for p in root.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png")
-             and split_of(p.name, val_fraction) == split]
-    files.sort(key=lambda p: hashlib.sha1(p.name.encode()).hexdigest())
-    return files[:limit] if limit else files
-
-
 def similarity_to_template(landmarks68: np.ndarray, size: int, template: str = "ffhq512") -> np.ndarray:
     """(2, 3) least-squares similarity (Umeyama) sending the 5 points of ``landmarks68`` onto
     the named template at ``size``."""
-    from ..faces.align import estimate_similarity
-    from ..faces.templates import get_template, landmarks5_from_68
-
     return estimate_similarity(landmarks5_from_68(landmarks68), get_template(template, size))
 
 
@@ -270,8 +252,6 @@ def degrade_gfrnet(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     σ ∈ {0..7} (Gaussian noise, of 255), q ∈ {10..40} (JPEG quality). Composed from the
     ``hiface.degrade.ops`` primitives (uint8 in, uint8 out).
     """
-    from ..degrade import ops
-
     h, w = img.shape[:2]
     rho = float(rng.choice([0.0] + [1.0 + 0.1 * i for i in range(21)]))
     x = ops.gaussian_blur(img, rho)
@@ -308,7 +288,9 @@ class GuidedTriples:
 
     Each item is a dict of tensors: ``degraded``, ``reference``, ``gt`` (3, S, S) float in
     [0, 1]; ``gt_landmarks``, ``ref_landmarks`` (68, 2) pixels. ``seed`` + index make items
-    reproducible (a validation set is then fixed).
+    reproducible (a validation set is then fixed); an ``(epoch, index)`` key (as yielded by
+    :class:`hiface.data.paired.ResumableSampler`) draws from ``(seed, epoch, index)``, so
+    ``hiface train`` resumes a GFRNet run on exactly the triples it would have seen.
     """
 
     def __init__(self, images: list[np.ndarray], landmarks: list[np.ndarray], *, seed: int | None = None,
@@ -322,16 +304,19 @@ class GuidedTriples:
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, key) -> dict:
         import torch
 
-        rng = np.random.default_rng(None if self.seed is None else (self.seed, i))
+        if isinstance(key, tuple):  # (epoch, index)
+            epoch, i = int(key[0]), int(key[1])
+            rng = np.random.default_rng((self.seed or 0, epoch, i))
+        else:
+            i = int(key)
+            rng = np.random.default_rng(None if self.seed is None else (self.seed, i))
         k = i % len(self.images)
         gt, lm = self.images[k], self.landmarks[k]
         ref, lm_ref = make_reference(gt, lm, rng, self.params)
         deg = degrade_gfrnet(gt, rng)
-
-        from ..io import to_tensor as t
 
         return {"degraded": t(deg), "reference": t(ref), "gt": t(gt),
                 "gt_landmarks": torch.from_numpy(lm.astype(np.float32)),

@@ -23,13 +23,44 @@ import numpy as np
 
 from . import ops
 from .ops import (
-    color_jitter, gaussian_blur, gaussian_noise, grayscale, jpeg, laplace_noise, mixed_kernel,
-    mosaic, motion_blur, motion_kernel, poisson_noise, random_mixed_kernels, resize, downsample,
+    color_jitter,
+    downsample,
+    gaussian_blur,
+    gaussian_noise,
+    grayscale,
+    jpeg,
+    laplace_noise,
+    mixed_kernel,
+    mosaic,
+    motion_blur,
+    motion_kernel,
+    poisson_noise,
+    random_mixed_kernels,
+    resize,
+    square_resize,
 )
 from .pipeline import (
-    JPEG, ColorJitter, Degradation, DegradeResult, Downsample, GaussianBlur, GaussianNoise,
-    Grayscale, KernelBlur, LaplaceNoise, Mosaic, MotionBlur, OneOf, PoissonNoise, Range,
-    ResizeBack, Sequential, Step, apply_record, replay, run_pipeline,
+    JPEG,
+    ColorJitter,
+    Degradation,
+    DegradeResult,
+    Downsample,
+    GaussianBlur,
+    GaussianNoise,
+    Grayscale,
+    KernelBlur,
+    LaplaceNoise,
+    Mosaic,
+    MotionBlur,
+    OneOf,
+    PoissonNoise,
+    Range,
+    ResizeBack,
+    Sequential,
+    Step,
+    apply_record,
+    replay,
+    run_pipeline,
 )
 from .presets import PRESETS, Preset, describe_preset, get_preset, list_presets
 
@@ -75,7 +106,5 @@ def benchmark_pair(img: np.ndarray, name: str, preset: str | Preset, *, seed: in
     """One (clean, degraded) pair of the ``hiface benchmark`` protocol: the clean image is the
     centre square resized to ``size``² (unchanged when ``size`` is None), degraded with the
     per-image seed :func:`image_seed` ``(seed, name)`` (``name``: the file name)."""
-    from .ops import square_resize
-
     clean = square_resize(img, size) if size else img
     return clean, degrade(clean, preset, seed=image_seed(seed, name))

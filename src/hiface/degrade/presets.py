@@ -32,9 +32,24 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ConfigError
 from .pipeline import (
-    JPEG, ColorJitter, Downsample, GaussianBlur, GaussianNoise, Grayscale, KernelBlur,
-    LaplaceNoise, Mosaic, MotionBlur, OneOf, PoissonNoise, Range, ResizeBack, Sequential, Step,
+    JPEG,
+    ColorJitter,
+    Downsample,
+    GaussianBlur,
+    GaussianNoise,
+    Grayscale,
+    KernelBlur,
+    LaplaceNoise,
+    Mosaic,
+    MotionBlur,
+    OneOf,
+    PoissonNoise,
+    Range,
+    ResizeBack,
+    Sequential,
+    Step,
 )
 
 __all__ = ["Preset", "PRESETS", "get_preset", "list_presets", "describe_preset"]
@@ -161,8 +176,6 @@ def get_preset(name: str | Preset | Step) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        from ..errors import ConfigError
-
         raise ConfigError(f"unknown degradation preset {name!r}; choose from: {', '.join(PRESETS)}") from None
 
 

@@ -159,7 +159,12 @@ def face_transform(face, template: str, size: int, *, robust: bool = True) -> np
     Faces that carry raw dlib parts (5 or 68) and a dlib-chip template get dlib's exact
     ``get_face_chip_details`` fit (template -> parts, inverted). Otherwise the five landmarks
     are fitted robustly, in the direction of the template's reference implementation."""
-    from .templates import DLIB_TEMPLATES, FIT_FROM_TEMPLATE, dlib_parts_template, get_template
+    from .templates import (
+        DLIB_TEMPLATES,
+        FIT_FROM_TEMPLATE,
+        dlib_parts_template,
+        get_template,
+    )
 
     pts = getattr(face, "points", None)
     if template in DLIB_TEMPLATES and pts is not None and len(pts) in (5, 68):

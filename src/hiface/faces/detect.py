@@ -46,8 +46,10 @@ def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
     a = np.asarray(image)
     if a.dtype == np.uint16:
         a = (a.astype(np.float32) / 257.0).round().astype(np.uint8)
-    elif a.dtype != np.uint8:
-        a = (np.clip(a, 0, 1) * 255.0 + 0.5).astype(np.uint8)
+    elif a.dtype != np.uint8:  # in row blocks: no full-size float temporaries on big photos
+        src, a = a, np.empty(a.shape, np.uint8)
+        for y in range(0, src.shape[0], 256):
+            a[y:y + 256] = np.clip(src[y:y + 256], 0, 1) * 255.0 + 0.5
     if a.ndim == 2:
         a = a[:, :, None]
     if a.shape[2] == 1:

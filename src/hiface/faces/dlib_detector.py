@@ -1,8 +1,8 @@
 """dlib face detectors (fully offline): the HOG + linear SVM frontal detector or the MMOD CNN,
 followed by dlib's 5-point shape predictor (or the 68-point one).
 
-Model files come from the ``face-recognition-models`` package, located without importing it
-(its ``__init__`` needs ``pkg_resources``).
+Model files come from the ``face-recognition-models`` package and are loaded once per process
+by :func:`hiface.assets.load_dlib` (shared with the FED/LLE metrics and the identity loss).
 
 The 5-point predictor marks the two corners of each eye and the base of the nose. hiface's
 five landmarks (RetinaFace convention: pupils, nose tip, mouth corners) are obtained by
@@ -15,35 +15,31 @@ dlib's exact alignment.
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
-from ..errors import UnavailableError
-from ..weights import dlib_model_path
+from ..assets import dlib_model_path, import_dlib, load_dlib
 from .detect import Detector, Face
 from .templates import DLIB5_MEAN, DLIB_CHIP_LANDMARKS, RETINAFACE_UNIT, dlib_mean_face
 
 __all__ = ["DlibDetector", "dlib_model_path", "landmarks5_from_dlib"]
 
 
-def _import_dlib(need: str = "the dlib detectors need dlib",
-                 alternative: str = " (or use --detector retinaface)"):
-    try:
-        import dlib
-    except ImportError as e:
-        raise UnavailableError(f"{need}: `pip install dlib-bin`{alternative}") from e
-    return dlib
+_NEED = "the dlib detectors need dlib"
 
 
-@functools.lru_cache(maxsize=4)
+def _alt() -> str:
+    from ..errors import flag
+
+    return f" (or use {flag('--detector retinaface', 'the retinaface detector')})"
+
+
+def _import_dlib(need: str = _NEED, alternative: str | None = None):
+    return import_dlib(need, _alt() if alternative is None else alternative)
+
+
 def _load(kind: str):
-    dlib = _import_dlib()
-    if kind == "hog":
-        return dlib.get_frontal_face_detector()
-    if kind == "cnn":
-        return dlib.cnn_face_detection_model_v1(str(dlib_model_path("mmod_human_face_detector.dat")))
-    return dlib.shape_predictor(str(dlib_model_path(f"shape_predictor_{kind}_face_landmarks.dat")))
+    """The process-wide dlib model ``kind`` ("hog", "cnn", "5", "68"): :func:`hiface.assets.load_dlib`."""
+    return load_dlib(kind, _NEED, _alt())
 
 
 def landmarks5_from_dlib(parts: np.ndarray) -> np.ndarray:

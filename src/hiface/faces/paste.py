@@ -12,7 +12,13 @@ import functools
 
 import numpy as np
 
-from .align import invert_affine, scale_affine_output, similarity_scale, transform_points, warp_face
+from .align import (
+    invert_affine,
+    scale_affine_output,
+    similarity_scale,
+    transform_points,
+    warp_face,
+)
 
 __all__ = ["face_mask", "upscale_image", "paste_faces", "detail_sigma", "to_gray", "is_grayscale"]
 

@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import HifaceError
+from ..errors import HifaceError, flag
 from .align import face_transform, transform_points, warp_face
 from .detect import Detector, Face, create_detector, select_center_face
 from .paste import is_grayscale, paste_faces, to_gray, upscale_image
+from .render import render as _render
 from .templates import DLIB_TEMPLATES
 
 __all__ = ["FacePipeline", "RestoreResult", "NoGuideFaceError", "match_guide"]
@@ -66,7 +67,7 @@ class FacePipeline:
     """Restore every face of a photo with ``restorer`` and paste it back.
 
     Args:
-        restorer: a :class:`hiface.models.Restorer` (its ``native_size`` and ``template`` decide
+        restorer: a :class:`hiface.restorers.Restorer` (its ``native_size`` and ``template`` decide
             the crop).
         detector: a :class:`Detector` or a detector name (``dlib``, ``dlib-cnn``, ``retinaface``);
             by name, dlib detectors use the 68-point predictor for dlib-chip models.
@@ -160,7 +161,7 @@ class FacePipeline:
         faces = self.detector(guide_image)
         if not faces:
             raise NoGuideFaceError("no face found in the guide photo; use a clear, roughly frontal "
-                                   "photo of the same person (or try --detector retinaface)")
+                                   f"photo of the same person (or try {flag('--detector retinaface', 'the retinaface detector')})")
         f = max(faces, key=lambda fc: fc.area)  # the most prominent face
         crops, Ms = self.align(guide_image, [f])
         self._guide_cache = (key, (crops[0], transform_points(Ms[0], f.landmarks)))
@@ -169,24 +170,29 @@ class FacePipeline:
     # -- whole photo --------------------------------------------------------------------
     def __call__(self, image: np.ndarray, alpha: np.ndarray | None = None, *, aligned: bool = False,
                  guide: np.ndarray | None = None, guide_face: int | None = None,
-                 faces: list[Face] | None = None) -> RestoreResult:
+                 faces: list[Face] | None = None, out_dtype=None) -> RestoreResult:
         """Restore one photo (float32 (H, W, 3) in [0, 1]).
 
         ``aligned``: the image is already an aligned face crop in ``crop_template`` (restored whole
         with ``"model"``, else mapped to the model's template and pasted back). ``guide``: a
         reference photo of the same person (guided restorers); it is applied to face
         ``guide_face`` (default: the face whose pose best matches the guide's), other faces
-        are left as they are. ``faces``: skip detection and use these."""
+        are left as they are. ``faces``: skip detection and use these. ``out_dtype``
+        (np.uint8/np.uint16): return the photo (and alpha) as that type, built in strips with
+        bounded memory (:mod:`hiface.faces.render`) instead of a float picture."""
         image = np.ascontiguousarray(image, dtype=np.float32)
         gray = is_grayscale(image)
         u = self.upscale
         guided = bool(getattr(self.restorer.config, "guided", False))
         if guided and guide is None:
             raise HifaceError(f"model {self.restorer.name!r} is a guided restorer: give a reference photo "
-                              "of the same person (--guide PATH)")
+                              f"of the same person ({flag('--guide PATH', 'guide=')})")
         if guide is not None and not guided:
-            raise HifaceError(f"--guide needs a guided model; {self.restorer.name!r} does not use a reference")
-        out_alpha = None if alpha is None else upscale_image(np.ascontiguousarray(alpha, dtype=np.float32), u)
+            raise HifaceError(f"{flag('--guide', 'guide')} needs a guided model; {self.restorer.name!r} does not "
+                              "use a reference")
+        out_alpha = None if alpha is None else (
+            upscale_image(np.ascontiguousarray(alpha, dtype=np.float32), u) if out_dtype is None
+            else _render(np.ascontiguousarray(alpha, dtype=np.float32), [], [], u, out_dtype))
         if out_alpha is not None and out_alpha.ndim == 3:
             out_alpha = out_alpha[..., 0]
 
@@ -195,7 +201,7 @@ class FacePipeline:
             g_crop, g_lm = self.align_guide(guide)
 
         if aligned and self.crop_template not in ("model", self.template):
-            return self._restore_crop(image, out_alpha, gray, g_crop)
+            return self._restore_crop(image, out_alpha, gray, g_crop, out_dtype)
         if aligned:
             import cv2
 
@@ -220,21 +226,51 @@ class FacePipeline:
         if guide is not None and faces:
             if guide_face is not None:
                 if not 0 <= guide_face < len(faces):
-                    raise HifaceError(f"--guide-face {guide_face} is out of range: {len(faces)} face(s) found "
+                    raise HifaceError(f"{flag('--guide-face', 'guide_face')} {guide_face} is out of range: "
+                                      f"{len(faces)} face(s) found "
                                       f"(indices 0..{len(faces) - 1}, left to right)")
                 k = guide_face
             else:
                 k = match_guide(g_lm, [transform_points(M, f.landmarks) for M, f in zip(Ms, faces)])
             index, crops, Ms = [k], [crops[k]], [Ms[k]]
-        restored, warped = self.restore_crops(crops, g_crop)
+        restored, warped = self._restore_crops_progress(crops, g_crop)
         if gray and not self.colorize:
             restored = [to_gray(r) for r in restored]
-        out = upscale_image(image, u)
-        paste_faces(out, restored, Ms, upscale=u, keep_detail=self.keep_detail,
-                    inputs=crops if self.keep_detail else None)
+        out = self._paste(image, restored, Ms, crops, out_dtype)
         return RestoreResult(image=out, alpha=out_alpha, faces=faces, restored_index=index, crops=crops,
                              restored=restored, transforms=Ms, warped_guides=warped, gray=gray,
                              decisions=self._decisions(Ms, u, index))
+
+    def _paste(self, image, restored, Ms, crops, out_dtype=None) -> np.ndarray:
+        """The upscaled photo with the restored faces pasted (float, or ``out_dtype`` built in
+        strips); with ``keep_detail`` only the change restored - input crop is pasted."""
+        u = self.upscale
+        kw = {"keep_detail": self.keep_detail, "inputs": crops if self.keep_detail else None}
+        if out_dtype is None:
+            out = upscale_image(image, u)
+            paste_faces(out, restored, Ms, upscale=u, **kw)
+            return out
+        return _render(image, restored, Ms, u, out_dtype, **kw)  # bounded memory: in strips
+
+    #: optional ``callback(faces_done, faces_total)`` after each model call (progress within a photo)
+    progress = None
+
+    def _restore_crops_progress(self, crops: list[np.ndarray], guide: np.ndarray | None = None):
+        """:meth:`restore_crops` in ``batch_size`` chunks, reporting to :attr:`progress` after each
+        (the same chunks the restorer would use, so results are identical)."""
+        if self.progress is None or not crops:
+            return self.restore_crops(crops, guide)
+        step = self.batch_size or len(crops)
+        self.progress(0, len(crops))
+        restored, warped, info = [], [], []
+        for i in range(0, len(crops), step):
+            r, w = self.restore_crops(crops[i:i + step], guide)
+            restored += r
+            warped += w
+            info += self._info
+            self.progress(min(i + step, len(crops)), len(crops))
+        self._info = info
+        return restored, warped
 
     def _decisions(self, Ms: list[np.ndarray], u: float, index: list[int] | None = None) -> list[dict]:
         """Per-face record of what the pipeline did (RestoreResult.decisions)."""
@@ -255,7 +291,7 @@ class FacePipeline:
                         "detail_sigma": round(detail_sigma(s), 3) if self.keep_detail else 0.0})
         return out
 
-    def _restore_crop(self, image: np.ndarray, out_alpha, gray: bool, g_crop) -> RestoreResult:
+    def _restore_crop(self, image: np.ndarray, out_alpha, gray: bool, g_crop, out_dtype=None) -> RestoreResult:
         """An aligned crop in ``crop_template``: map it to the model's template, restore, paste back
         into the (upscaled) crop, so its hair and background stay."""
         from .crops import check_crop_template, crop_transform
@@ -276,8 +312,6 @@ class FacePipeline:
         restored, warped = self.restore_crops([crop], g_crop)
         if gray and not self.colorize:
             restored = [to_gray(r) for r in restored]
-        out = upscale_image(image, u)
-        paste_faces(out, restored, [M], upscale=u, keep_detail=self.keep_detail,
-                    inputs=[crop] if self.keep_detail else None)
+        out = self._paste(image, restored, [M], [crop], out_dtype)
         return RestoreResult(image=out, alpha=out_alpha, crops=[crop], restored=restored, transforms=[M],
                              warped_guides=warped, gray=gray, decisions=self._decisions([M], u), notes=notes)

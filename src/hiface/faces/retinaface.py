@@ -25,20 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
+from ..assets import ASSETS
 from ..errors import WeightsError
 from .detect import Detector, Face
 
 __all__ = ["RetinaFace", "RetinaFaceDetector", "prior_boxes", "decode", "decode_landmarks",
            "RETINAFACE_CONFIG", "retinaface_weights"]
 
-#: registry-like weight entry (the official facexlib release asset)
+#: network constants; the weight file (the official facexlib release) is hiface.assets.ASSETS["retinaface"]
 RETINAFACE_CONFIG = {
     "name": "retinaface-mobilenet0.25",
-    "url": "https://github.com/xinntao/facexlib/releases/download/v0.1.0/detection_mobilenet0.25_Final.pth",
-    "filename": "detection_mobilenet0.25_Final.pth",
-    # Not pinned: the only copy at hand (../shared, 1,789,735 bytes, sha256 ed6fa7d4...) could
-    # not be compared with the official asset, so no checksum is claimed for the download.
-    "sha256": None,
+    "url": ASSETS["retinaface"].url,
+    "filename": ASSETS["retinaface"].filename,
+    "sha256": ASSETS["retinaface"].sha256,  # not pinned: see hiface.assets
     "steps": (8, 16, 32),
     "variances": (0.1, 0.2),
     "mean_bgr": (104.0, 117.0, 123.0),
@@ -54,124 +53,12 @@ VARIANTS = {
 _KNOWN_1MB = {"ed6fa7d45a5179f03cb5ce82c73b0c6711372968e53782e88395acee88d319e1"}
 
 
-def _nn():
-    import torch.nn as nn
-    return nn
-
-
-def _conv_bn(inp, oup, stride=1, leaky=0.0, k=3, relu=True):
-    nn = _nn()
-    layers = [nn.Conv2d(inp, oup, k, stride, k // 2, bias=False), nn.BatchNorm2d(oup)]
-    if relu:
-        layers.append(nn.LeakyReLU(negative_slope=leaky, inplace=True))
-    return nn.Sequential(*layers)
-
-
-def _conv_dw(inp, oup, stride, leaky=0.1):
-    nn = _nn()
-    return nn.Sequential(
-        nn.Conv2d(inp, inp, 3, stride, 1, groups=inp, bias=False), nn.BatchNorm2d(inp),
-        nn.LeakyReLU(negative_slope=leaky, inplace=True),
-        nn.Conv2d(inp, oup, 1, 1, 0, bias=False), nn.BatchNorm2d(oup),
-        nn.LeakyReLU(negative_slope=leaky, inplace=True))
-
-
-def _build_classes():
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-
-    class MobileNetV1(nn.Module):
-        """MobileNet-0.25 trunk (the three stages RetinaFace reads)."""
-
-        def __init__(self, leaky=0.1):
-            super().__init__()
-            dw = functools.partial(_conv_dw, leaky=leaky)
-            self.stage1 = nn.Sequential(_conv_bn(3, 8, 2, leaky=leaky), dw(8, 16, 1), dw(16, 32, 2),
-                                        dw(32, 32, 1), dw(32, 64, 2), dw(64, 64, 1))
-            self.stage2 = nn.Sequential(dw(64, 128, 2), *[dw(128, 128, 1) for _ in range(5)])
-            self.stage3 = nn.Sequential(dw(128, 256, 2), dw(256, 256, 1))
-
-        def forward(self, x):
-            c1 = self.stage1(x)
-            c2 = self.stage2(c1)
-            return c1, c2, self.stage3(c2)
-
-    class FPN(nn.Module):
-        def __init__(self, in_list, out, leaky=0.1):
-            super().__init__()
-            self.output1 = _conv_bn(in_list[0], out, leaky=leaky, k=1)
-            self.output2 = _conv_bn(in_list[1], out, leaky=leaky, k=1)
-            self.output3 = _conv_bn(in_list[2], out, leaky=leaky, k=1)
-            self.merge1 = _conv_bn(out, out, leaky=leaky)
-            self.merge2 = _conv_bn(out, out, leaky=leaky)
-
-        def forward(self, feats):
-            o1, o2, o3 = self.output1(feats[0]), self.output2(feats[1]), self.output3(feats[2])
-            o2 = self.merge2(o2 + F.interpolate(o3, size=o2.shape[-2:], mode="nearest"))
-            o1 = self.merge1(o1 + F.interpolate(o2, size=o1.shape[-2:], mode="nearest"))
-            return o1, o2, o3
-
-    class SSH(nn.Module):
-        """Single-stage headless context module: 3x3, 5x5 (two 3x3), 7x7 (three 3x3) branches."""
-
-        def __init__(self, cin, cout, leaky=0.1):
-            super().__init__()
-            self.conv3X3 = _conv_bn(cin, cout // 2, relu=False)
-            self.conv5X5_1 = _conv_bn(cin, cout // 4, leaky=leaky)
-            self.conv5X5_2 = _conv_bn(cout // 4, cout // 4, relu=False)
-            self.conv7X7_2 = _conv_bn(cout // 4, cout // 4, leaky=leaky)
-            self.conv7x7_3 = _conv_bn(cout // 4, cout // 4, relu=False)
-
-        def forward(self, x):
-            a = self.conv3X3(x)
-            b1 = self.conv5X5_1(x)
-            b = self.conv5X5_2(b1)
-            c = self.conv7x7_3(self.conv7X7_2(b1))
-            return F.relu(torch.cat([a, b, c], 1))
-
-    class Head(nn.Module):
-        def __init__(self, cin, num_anchors, n):
-            super().__init__()
-            self.n = n
-            self.conv1x1 = nn.Conv2d(cin, num_anchors * n, 1)
-
-        def forward(self, x):
-            y = self.conv1x1(x).permute(0, 2, 3, 1).contiguous()
-            return y.view(y.shape[0], -1, self.n)
-
-    class RetinaFace(nn.Module):
-        """Returns (box deltas (B, A, 4), class probabilities (B, A, 2), landmark deltas (B, A, 10))."""
-
-        def __init__(self, in_channel: int = 32, out_channel: int = 64, num_anchors: int = 2, leaky: float = 0.1):
-            super().__init__()
-            self.body = MobileNetV1(leaky)
-            chans = [in_channel * 2, in_channel * 4, in_channel * 8]
-            self.fpn = FPN(chans, out_channel, leaky)
-            self.ssh1, self.ssh2, self.ssh3 = (SSH(out_channel, out_channel, leaky) for _ in range(3))
-            self.ClassHead = nn.ModuleList(Head(out_channel, num_anchors, 2) for _ in range(3))
-            self.BboxHead = nn.ModuleList(Head(out_channel, num_anchors, 4) for _ in range(3))
-            self.LandmarkHead = nn.ModuleList(Head(out_channel, num_anchors, 10) for _ in range(3))
-
-        def forward(self, x):
-            f = self.fpn(self.body(x))
-            feats = [self.ssh1(f[0]), self.ssh2(f[1]), self.ssh3(f[2])]
-            loc = torch.cat([h(t) for h, t in zip(self.BboxHead, feats)], 1)
-            conf = torch.cat([h(t) for h, t in zip(self.ClassHead, feats)], 1)
-            ldm = torch.cat([h(t) for h, t in zip(self.LandmarkHead, feats)], 1)
-            return loc, F.softmax(conf, dim=-1), ldm
-
-    return RetinaFace
-
-
-@functools.lru_cache(maxsize=1)
-def _retinaface_cls():
-    return _build_classes()
-
-
 def RetinaFace(**kwargs):
-    """Build the (randomly initialised) RetinaFace MobileNet-0.25 network."""
-    return _retinaface_cls()(**kwargs)
+    """Build the (randomly initialised) RetinaFace MobileNet-0.25 network
+    (:class:`hiface.archs.retinaface.RetinaFace`)."""
+    from ..archs.retinaface import RetinaFace as Net
+
+    return Net(**kwargs)
 
 
 def prior_boxes(height: int, width: int, min_sizes=VARIANTS["official"]["min_sizes"],
@@ -205,26 +92,48 @@ def decode_landmarks(pre: np.ndarray, priors: np.ndarray, variances=RETINAFACE_C
 
 
 def retinaface_weights(weights: str | Path | None = "default") -> Path:
-    """Resolve the detector's weight file: a path, or "default" = the cached official release
-    (downloaded unless HIFACE_OFFLINE; see :func:`hiface.weights.download`)."""
-    from .. import weights as W
+    """The detector's weight file: a path, or "default" = the official release found or
+    downloaded by :func:`hiface.assets.locate` (cache; download unless HIFACE_OFFLINE)."""
+    import dataclasses
+    import os
 
-    if weights is not None and str(weights) != "default":
-        p = Path(weights).expanduser()
-        if not p.is_file():
-            raise WeightsError(f"RetinaFace weight file not found: {p}")
-        return p
-    c = RETINAFACE_CONFIG
-    try:
-        return W.download(c["url"], c["filename"], c["sha256"])
-    except WeightsError as e:
-        dest = W.cache_dir() / c["filename"]
-        why = ("not in the cache and downloads are disabled (HIFACE_OFFLINE)" if W.is_offline()
-               else f"download failed: {e.__cause__ or e}" if "checksum" not in str(e) else str(e))
-        raise WeightsError(
-            f"RetinaFace weights are not available ({why}). Download {c['url']} and pass "
-            f"it with --detector-weights PATH (Python: weights=PATH), or copy it to {dest}; "
-            "or use --detector dlib (offline).") from e
+    from ..assets import locate
+
+    if not (weights is None or str(weights) == "default"):
+        return locate("retinaface", weights)
+    # The release publishes no checksum and no copy known to be the official one was at hand, so
+    # the download is pinned on first use (_pin_on_first_use); HIFACE_RETINAFACE_SHA256 pins one you trust.
+    a = ASSETS["retinaface"]
+    pinned = os.environ.get("HIFACE_RETINAFACE_SHA256")
+    if pinned:
+        a = dataclasses.replace(a, sha256=pinned)
+    path = locate(a)
+    if not a.sha256:
+        _pin_on_first_use(path)
+    return path
+
+
+def _pin_on_first_use(path: Path) -> None:
+    """No published checksum: record the file's sha256 beside it the first time (with a note that it
+    is unverified) and refuse it later if it changed."""
+    import sys
+
+    from ..weights import sha256_file
+
+    side = path.with_name(path.name + ".sha256")
+    got = sha256_file(path)
+    if side.is_file():
+        want = side.read_text().split()[0] if side.read_text().strip() else ""
+        if want and want != got:
+            raise WeightsError(f"{path} changed since it was first used (sha256 {got}, recorded {want} in {side}); "
+                               "delete both files to download it again")
+        return
+    from ..io import write_bytes_atomic
+
+    write_bytes_atomic(side, f"{got}  {path.name}\n".encode())
+    print(f"note: RetinaFace weights {path.name} have no published checksum, so this file is not verified "
+          f"against the release; its sha256 {got[:16]}... is recorded in {side} and checked from now on "
+          "(set HIFACE_RETINAFACE_SHA256 to pin one you trust)", file=sys.stderr)
 
 
 def detect_variant(path: str | Path) -> str:

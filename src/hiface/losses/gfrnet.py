@@ -12,12 +12,14 @@ landmarks in *pixel* coordinates (x, y) of an H×W image. Pure functions, differ
   (paper's symmetry loss, our formulation: see the function).
 
 Reconstruction (MSE + perceptual) and the global/local GAN losses live with the training
-loop (``hiface.train.gfrnet``).
+loop (``hiface.train.tasks.gfrnet``, ``hiface train`` with ``task: gfrnet``).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from ..archs.gfrnet import grid_to_flow
 
 __all__ = ["pixel_to_grid", "grid_to_pixel", "sample_grid_at", "landmark_loss", "tv_loss", "symmetry_loss",
            "as_flow"]
@@ -72,8 +74,6 @@ def landmark_loss(grid: torch.Tensor, gt_landmarks: torch.Tensor, ref_landmarks:
 def as_flow(grid_or_flow: torch.Tensor) -> torch.Tensor:
     """A sampling grid (B, H, W, 2) -> displacement flow (B, 2, H, W); a (B, 2, H, W) flow passes."""
     if grid_or_flow.dim() == 4 and grid_or_flow.shape[-1] == 2 and grid_or_flow.shape[1] != 2:
-        from ..archs.gfrnet import grid_to_flow
-
         return grid_to_flow(grid_or_flow)
     return grid_or_flow
 

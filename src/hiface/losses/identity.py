@@ -21,16 +21,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..archs.dlib_resnet import DLIB_CHIP_PADDING, DLIB_CHIP_SIZE
+from ..archs.dlib_resnet import DLIB_CHIP_PADDING, DLIB_CHIP_SIZE, load_dlib_face_resnet
+from ..assets import import_dlib, load_dlib
 
 __all__ = ["IdentityLoss", "dlib_chip_affine", "chip_theta", "extract_chips"]
 
 
 def _detector():
-    """dlib, its HOG detector and 5-point predictor (the face pipeline's cached loaders)."""
-    from ..faces.dlib_detector import _import_dlib, _load
-
-    return _import_dlib("the identity loss needs dlib", ""), _load("hog"), _load("5")
+    """dlib, its HOG detector and 5-point predictor (loaded once per process, :mod:`hiface.assets`)."""
+    need = "the identity loss needs dlib"
+    return import_dlib(need), load_dlib("hog", need), load_dlib("5", need)
 
 
 def dlib_chip_affine(img: np.ndarray, size: int = DLIB_CHIP_SIZE,
@@ -83,8 +83,6 @@ class IdentityLoss(nn.Module):
     def __init__(self, net: nn.Module | None = None, weights: str | None = None):
         super().__init__()
         if net is None:
-            from ..archs.dlib_resnet import load_dlib_face_resnet
-
             net = load_dlib_face_resnet(weights or None)
         self.net = net.eval()
         for p in self.net.parameters():

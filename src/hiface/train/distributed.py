@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 
 __all__ = ["DistInfo", "init_distributed", "cleanup", "barrier", "broadcast_object", "all_reduce_mean",
-           "sync_batchnorm_stats"]
+           "average_gradients", "sync_batchnorm_stats"]
 
 
 @dataclass(frozen=True)
@@ -119,3 +119,28 @@ def sync_batchnorm_stats(model, info: DistInfo) -> None:
         for b in bufs:
             b.copy_(flat[i:i + b.numel()].view_as(b))
             i += b.numel()
+
+
+def average_gradients(params, info: DistInfo) -> None:
+    """Average the gradients of ``params`` over ranks in one all-reduce (what DDP does after
+    ``backward``), for models trained through methods a DDP wrapper cannot see. Parameters
+    without a gradient on this rank contribute zeros."""
+    if not info.enabled:
+        return
+    import torch
+    import torch.distributed as dist
+
+    params = [p for p in params if p.requires_grad]
+    if not params:
+        return
+    with torch.no_grad():
+        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in params])
+        dist.all_reduce(flat)
+        flat /= info.world_size
+        i = 0
+        for p in params:
+            n = p.numel()
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            p.grad.copy_(flat[i:i + n].view_as(p))
+            i += n

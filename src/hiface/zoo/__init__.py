@@ -1,6 +1,6 @@
 """Pretrained configs of every registered model (data only: importing this loads no torch).
 
-One module per family; each calls ``hiface.models.register``.
+One module per family; each calls :func:`hiface.registry.register`.
 """
 import importlib
 

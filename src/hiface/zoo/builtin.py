@@ -1,10 +1,10 @@
 """Built-in, weight-free restorers."""
-from ..models import PretrainedConfig, register
+from ..registry import PretrainedConfig, register
 
 register(PretrainedConfig(
     name="identity",
-    arch="hiface.models:_identity_net",
-    restorer="hiface.models:IdentityRestorer",
+    arch="hiface.restorers.base:identity_net",
+    restorer="hiface.restorers.base:IdentityRestorer",
     native_size=512,
     template="ffhq512",
     has_weights=False,

@@ -1,10 +1,10 @@
 """CodeFormer (sczhou), official release file."""
-from ..models import PretrainedConfig, register
+from ..registry import PretrainedConfig, register
 
 register(PretrainedConfig(
     name="codeformer",
     arch="hiface.archs.codeformer:codeformer",
-    restorer="hiface.archs.codeformer:CodeFormerRestorer",
+    restorer="hiface.restorers.codeformer:CodeFormerRestorer",
     native_size=512,
     template="ffhq512",
     arch_kwargs=dict(img_size=512, nf=64, ch_mult=(1, 2, 2, 4, 4, 8), num_res_blocks=2, attn_resolutions=(16,),

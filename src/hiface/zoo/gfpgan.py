@@ -1,9 +1,9 @@
 """GFP-GAN v1.3 / v1.4 (TencentARC), "clean" architecture, official release files."""
-from ..models import PretrainedConfig, register
+from ..registry import PretrainedConfig, register
 
 _COMMON = dict(
     arch="hiface.archs.gfpgan:gfpgan_v1_clean",
-    restorer="hiface.archs.gfpgan:GFPGANRestorer",
+    restorer="hiface.restorers.gfpgan:GFPGANRestorer",
     native_size=512,
     template="ffhq512",
     arch_kwargs=dict(out_size=512, num_style_feat=512, channel_multiplier=2, num_mlp=8,

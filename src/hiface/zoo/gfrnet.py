@@ -1,10 +1,10 @@
 """GFRNet: guided face restoration with a reference photo (Li et al., ECCV 2018)."""
-from ..models import PretrainedConfig, register
+from ..registry import PretrainedConfig, register
 
 register(PretrainedConfig(
     name="gfrnet",
     arch="hiface.archs.gfrnet:gfrnet",
-    restorer="hiface.archs.gfrnet:GFRNetRestorer",
+    restorer="hiface.restorers.gfrnet:GFRNetRestorer",
     native_size=256,
     # trained on UTKFace chips, which dlib cut with get_face_chip (padding 0.2, measured: see
     # hiface/faces/templates.py): aligning

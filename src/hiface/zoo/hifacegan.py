@@ -5,11 +5,11 @@ subtask: 4x/8x/16x super-resolution, deblurring, denoising, JPEG, face renovatio
 the Face-Renovation README. Fetch the one you need and pass it with ``--weights``
 (``weights=PATH``); ``hiface convert`` turns it into a .safetensors file.
 """
-from ..models import PretrainedConfig, register
+from ..registry import PretrainedConfig, register
 
 _SOURCE = "https://github.com/Lotayou/Face-Renovation"
 _COMMON = dict(
-    restorer="hiface.archs.hifacegan:HiFaceGANRestorer",
+    restorer="hiface.restorers.hifacegan:HiFaceGANRestorer",
     native_size=512,
     template="ffhq512",
     url=None,
@@ -53,7 +53,7 @@ register(PretrainedConfig(
     # the network supplies the details (trained that way, see HiFaceGANGenerator)
     arch_kwargs=dict(ngf=16, suppression="lip", replenishment="spade", spectral=True, spade_hidden=32,
                      lowfreq_sigma=4.0),
-    restorer="hiface.archs.hifacegan:HiFaceGANRestorer",
+    restorer="hiface.restorers.hifacegan:HiFaceGANRestorer",
     native_size=256,
     template="dlib-chip",
     description="hiface's default restorer: HiFaceGAN lite (LIP suppression + SPADE replenishment, ngf 16,"
