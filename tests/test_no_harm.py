@@ -171,3 +171,19 @@ def test_crop_template_mismatch_warns():
     assert check_crop_template(get_template("ffhq512", 512), "ffhq512", (512, 512)) is None
     msg = check_crop_template(get_template("dlib-chip", 512), "ffhq512", (512, 512))
     assert msg and "--crop-template dlib-chip" in msg
+
+
+def test_resume_fingerprint_has_fidelity_and_crop_template():
+    from hiface.batch import restore_settings
+    from hiface.photo import RestoreOptions
+
+    o = RestoreOptions(model="identity", weights=None)
+    s = restore_settings(o, aligned=True)
+    assert s["fidelity"] == "auto" and s["fidelity_estimator"].startswith("sha256:")
+    assert s["crop_template"] == "ffhq512" and restore_settings(o)["crop_template"] is None
+    assert restore_settings(o.replace(fidelity="auto")) == restore_settings(o)  # None means auto here
+    one = restore_settings(o.replace(fidelity=1.0))
+    assert one["fidelity"] == 1.0 and "fidelity_estimator" not in one
+    assert restore_settings(o.replace(crop_template="dlib-chip"), aligned=True)["crop_template"] == "dlib-chip"
+    cf = restore_settings(RestoreOptions(model="codeformer", weights=None))
+    assert cf["fidelity"] == 0.5  # a model with its own knob keeps its default
