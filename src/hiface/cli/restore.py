@@ -23,6 +23,8 @@ Examples:
   hiface restore photos/ -o restored/ --model hifacegan --weights hifacegan.pth --upscale 1 --compare
   hiface restore group.png -o out/ --model codeformer --fidelity 0.7 --detector retinaface
   hiface restore crops/ -o out/ --model identity --aligned --upscale 1
+  hiface restore ffhq_crops/ -o out/ --aligned                # 512² FFHQ-style crops (GFP-GAN/CodeFormer)
+  hiface restore chips/ -o out/ --aligned --crop-template dlib-chip --fidelity 1
   hiface restore clip.mp4 -o out/ --model gfpgan-1.4           # keeps fps and audio
   hiface restore lq.jpg -o out/ --model gfrnet --guide ref.jpg --save-warped
 
@@ -30,7 +32,8 @@ Examples:
 Outputs (in OUTDIR, sub-folders of the inputs mirrored):
   NAME.EXT                       the restored photo (or video)
   faces/NAME_NN_input.png        with --save-faces: aligned input face NN (left to right)
-  faces/NAME_NN_restored.png     ... and its restoration
+  faces/NAME_NN_restored.png     ... and its restoration (as blended into the photo)
+  faces/NAME.json                ... and per face: scale, fidelity, weight, severity
   compare/NAME.EXT               with --compare: input | output side by side
   warped/NAME_NN_guide.png       with --save-warped: the guide warped onto face NN
 For videos only the restored video is written (same container, source fps, audio copied).
@@ -58,18 +61,28 @@ def _model_help() -> str:
               help="Weight file (.safetensors/.pth) instead of the model's default weights.")
 @click.option("--upscale", type=click.FloatRange(min=0.1, max=8), default=2, show_default=True,
               help="Output scale of the whole photo (1 = same size).")
-@click.option("--fidelity", type=click.FloatRange(0, 1), default=None,
-              help="Models that support it (its meaning is the model's own): CodeFormer w, 0 = "
-                   "strongest restoration .. 1 = closest to the input (default 0.5); GFP-GAN: a blend "
-                   "of the output, 0 = the input face .. 1 = fully restored (default 1).")
+@click.option("--fidelity", default=None, metavar="auto|0..1",
+              help="How much of the restored face to use. auto (default for models without their own "
+                   "knob): per face, estimated from how damaged it looks (clean faces stay as they are). "
+                   "A number: for those models the blend weight (0 = the input face .. 1 = fully restored); "
+                   "for models with their own knob its meaning is the model's: CodeFormer w, 0 = strongest "
+                   "restoration .. 1 = closest to the input (default 0.5); GFP-GAN: the same blend "
+                   "(default 1).")
 @click.option("--detector", type=click.Choice(DETECTORS), default="dlib", show_default=True,
               help="Face detector: dlib (HOG, offline), dlib-cnn (slower, harder faces), retinaface "
                    "(needs its weights: --detector-weights or the cache).")
 @click.option("--detector-weights", type=click.Path(dir_okay=False, exists=True), default=None,
               help="RetinaFace weight file (default: cached official release).")
 @click.option("--only-center-face", is_flag=True, help="Restore only the face nearest the image centre.")
-@click.option("--aligned", is_flag=True, help="Inputs are already aligned face crops (no detection).")
-@click.option("--save-faces", is_flag=True, help="Also write the aligned input and restored faces.")
+@click.option("--aligned", is_flag=True, help="Inputs are already aligned face crops (no detection), "
+                                               "aligned as --crop-template says.")
+@click.option("--crop-template", type=click.Choice(["ffhq512", "dlib-chip", "model"]), default="ffhq512",
+              show_default=True, help="With --aligned: the crops' convention. ffhq512: FFHQ-style crops "
+              "(GFP-GAN/CodeFormer; eyes at 38%/62% across, 47% down); dlib-chip: dlib face chips "
+              "(UTKFace); model: already in the model's own template. The crop is mapped to the model's "
+              "template and the result pasted back, so hair and background stay.")
+@click.option("--save-faces", is_flag=True, help="Also write the aligned input and restored faces, and "
+                                                  "faces/NAME.json: per face the scale, fidelity and weight used.")
 @click.option("--compare", is_flag=True, help="Also write input | output side by side.")
 @click.option("--colorize", is_flag=True, help="Keep the model's colours on grayscale photos "
                                                 "(default: grayscale photos stay grayscale).")
@@ -106,9 +119,9 @@ def _model_help() -> str:
 @click.pass_context
 @friendly_errors
 def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, fidelity, detector,
-            detector_weights, only_center_face, aligned, save_faces, compare, colorize, ext, batch_size,
-            guide, guide_face, save_warped, bg_upsampler, paste_mask, no_color_match, device, recursive, overwrite,
-            strip_metadata, max_megapixels, show_progress):
+            detector_weights, only_center_face, aligned, crop_template, save_faces, compare, colorize, ext,
+            batch_size, guide, guide_face, save_warped, bg_upsampler, paste_mask, no_color_match, device, recursive,
+            overwrite, strip_metadata, max_megapixels, show_progress):
     """Restore the faces in photos, folders or videos.
 
     Each face is detected, aligned to the model's template, restored (all faces of a photo
@@ -134,8 +147,13 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
         raise click.UsageError(f"--guide only works with guided models (e.g. GFRNet); {name!r} takes no reference")
     if (guide_face is not None or save_warped) and guide is None:
         raise click.UsageError("--guide-face and --save-warped need --guide")
-    if fidelity is not None and not cfg.supports_fidelity:
-        click.echo(f"note: {name} ignores --fidelity", err=True)
+    if fidelity is not None and fidelity.strip().lower() != "auto":
+        try:
+            fidelity = float(fidelity)
+        except ValueError:
+            raise click.BadParameter(f"{fidelity!r} is neither 'auto' nor a number", param_hint="--fidelity") from None
+        if not 0.0 <= fidelity <= 1.0:
+            raise click.BadParameter(f"{fidelity} is not in [0, 1]", param_hint="--fidelity")
 
     from ..batch import RESTORE_EXTS, restore_files
 
@@ -143,7 +161,7 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
     opts = RestoreOptions(model=name, weights=weights, device=device, upscale=upscale, fidelity=fidelity,
                           detector=detector, detector_weights=detector_weights, only_center_face=only_center_face,
                           colorize=colorize, batch_size=batch_size, bg_upsampler=bg_upsampler,
-                          paste_mask=paste_mask, color_match=not no_color_match)
+                          paste_mask=paste_mask, color_match=not no_color_match, crop_template=crop_template)
     report = BatchReport()
     counts = {"faces": 0, "no_face": 0}
     others = [d for d in DETECTORS if d != detector]

@@ -138,6 +138,17 @@ def codeformer() -> Step:
     return blind_face((1.0, 15.0), (4.0, 30.0), (0.0, 20.0), (30, 80))
 
 
+def none() -> Step:
+    """No damage at all: the clean image (no-harm checks of restorers)."""
+    return Sequential([])
+
+
+def mild() -> Step:
+    """Light, everyday damage: Gaussian blur σ U[0.3, 1.5], Gaussian noise σ U[0, 6], JPEG U[60, 95]."""
+    return Sequential([GaussianBlur(sigma=Range(0.3, 1.5, unit="px")), GaussianNoise(sigma=Range(0.0, 6.0), per_channel=True),
+                       JPEG(quality=Range(60, 95, integer=True))])
+
+
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("hifacegan-sr", "super-resolution: 4-8x bicubic down and back up",
            "HiFaceGAN §4.1 (degrade.py get_down)", hifacegan_sr()),
@@ -151,6 +162,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "HiFaceGAN §4.1 (get_full, the main task)", hifacegan_fr()),
     Preset("gfpgan", "GFP-GAN training degradation", "GFP-GAN train_gfpgan_v1.yml", gfpgan()),
     Preset("codeformer", "CodeFormer stage-2 training degradation", "CodeFormer_stage2.yml", codeformer()),
+    Preset("none", "no damage: the clean image (no-harm checks)", "hiface", none()),
+    Preset("mild", "light damage: slight blur, weak noise, high-quality JPEG", "hiface", mild()),
 ]}
 
 

@@ -54,6 +54,9 @@ class BenchmarkSettings:
     lpips_weights: str | None = None
     fid_weights: str | None = None
     overwrite: bool = False
+    #: passed to every model (``hiface restore --fidelity``): "auto", a number, or None = each
+    #: model's own default (auto for models without a fidelity knob)
+    fidelity: float | str | None = None
 
     def __post_init__(self) -> None:
         self.gt_dir, self.out = Path(self.gt_dir), Path(self.out)
@@ -122,6 +125,7 @@ def run_benchmark(s: BenchmarkSettings, *, progress: Progress | None = None, not
     progress = progress or _no_progress
     note = note or (lambda msg: None)
     gt_dir, out, preset, seed, size, limit = s.gt_dir, s.out, s.preset, s.seed, s.size, s.limit
+    fidelity = s.fidelity
     t_start = time.time()
     metrics = parse_metrics(s.metrics, has_gt=True)
     spec = get_preset(preset)
@@ -174,7 +178,9 @@ def run_benchmark(s: BenchmarkSettings, *, progress: Progress | None = None, not
                                   "hiface benchmark has no references")
             resolve_weights(cfg, wmap.get(m, "default"))  # fail fast, before building a large network
             restorers[m] = create_restorer(m, weights=wmap.get(m, "default"), device=s.device)
-            method_info[m] = {"kind": "model", "description": cfg.description, "weights": wmap.get(m, "default")}
+            method_info[m] = {"kind": "model", "description": cfg.description, "weights": wmap.get(m, "default"),
+                              "fidelity": fidelity if fidelity is not None else (
+                                  cfg.default_fidelity if cfg.supports_fidelity else "auto")}
         except HifaceError as e:
             method_info[m] = {"kind": "model", "description": cfg.description, "unavailable": str(e)}
             note(f"{m}: not run: {e}")
@@ -191,7 +197,7 @@ def run_benchmark(s: BenchmarkSettings, *, progress: Progress | None = None, not
                 import torch
 
                 with torch.inference_mode():
-                    y = from_tensor(fn.restore(to_tensor(lq)))
+                    y = from_tensor(fn.restore(to_tensor(lq), fidelity=fidelity))
             write_image(out / "methods" / m / f"{name}.png", y, overwrite=True)
         method_info[m]["seconds_per_image"] = round((time.time() - t0) / max(1, len(names)), 4)
 
@@ -236,10 +242,10 @@ def write_benchmark(res: BenchmarkResult) -> list[Path]:
     s, names, metrics, methods, run_methods = res.settings, res.names, res.metrics, res.methods, res.run_methods
     method_info, summaries, per, settings, ev = (res.method_info, res.summaries, res.per, res.eval_settings,
                                                  res.evaluator)
-    gt_dir, out, preset, seed, size = s.gt_dir, s.out, s.preset, s.seed, s.size
+    gt_dir, out, preset, seed, size, fidelity = s.gt_dir, s.out, s.preset, s.seed, s.size, s.fidelity
     gt_out = out / "gt"
     title = (f"hiface benchmark: {gt_dir} ({len(names)} images{f', {size}px' if size else ''}), "
-             f"preset {preset}, seed {seed}")
+             f"preset {preset}, seed {seed}" + (f", fidelity {fidelity}" if fidelity is not None else ""))
     notes = R.metric_notes_md(metrics, summaries, settings.describe(), ev.niqe_label())
     for m in methods:
         info = method_info[m]

@@ -20,7 +20,7 @@ from .align import (
     warp_face,
 )
 
-__all__ = ["face_mask", "upscale_image", "paste_faces", "to_gray", "is_grayscale"]
+__all__ = ["face_mask", "upscale_image", "paste_faces", "detail_sigma", "to_gray", "is_grayscale"]
 
 
 @functools.lru_cache(maxsize=8)
@@ -64,18 +64,36 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return np.repeat(y[..., None], 3, axis=-1).astype(image.dtype, copy=False)
 
 
+def detail_sigma(scale: float) -> float:
+    """Gaussian sigma (output px) of the correction low-pass when a crop is enlarged ``scale``x.
+
+    A crop pixel covers ``scale`` output pixels, so the model cannot represent periods below
+    ~``2 scale`` px (its Nyquist). Low-passing the change (restored - background) at that cutoff
+    keeps the background's finer detail; the output grid itself already limits to a 2 px period,
+    so the extra blur adds in quadrature: ``0.5 sqrt(scale^2 - 1)`` (response ~0.3 at the model's
+    Nyquist, ~0.75 at half of it). Zero for faces at or below the model's size."""
+    return 0.5 * float(np.sqrt(max(scale * scale - 1.0, 0.0)))
+
+
 def paste_faces(background: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarray], *,
                 upscale: float = 1.0, erode: float = 0.03, feather: float = 0.12,
-                masks: list[np.ndarray] | None = None) -> np.ndarray:
+                masks: list[np.ndarray] | None = None, keep_detail: bool = False,
+                inputs: list[np.ndarray] | None = None) -> np.ndarray:
     """Blend restored crops into ``background`` (already upscaled by ``upscale``), in order.
 
     background: (H, W, C) float32 in [0, 1], modified and returned.
     faces: restored (S, S, C) float32 crops; transforms: their image->crop similarities in the
     coordinates of the *original* (not upscaled) image. masks: per-face (S, S) blend weights in
-    crop space (e.g. ``faces.masks.paste_masks``); default the feathered box."""
+    crop space (e.g. ``faces.masks.paste_masks``); default the feathered box. ``keep_detail``:
+    faces larger than the crop take only the frequencies the crop can hold from it
+    (``background + lowpass(restored - background)``, :func:`detail_sigma`); the background's
+    finer detail stays."""
     H, W = background.shape[:2]
     for i, (face, M) in enumerate(zip(faces, transforms)):
         S = face.shape[0]
+        delta = inputs is not None
+        if delta:
+            face = face - inputs[i]
         A = scale_affine_output(invert_affine(M), upscale)  # crop -> output
         corners = transform_points(A, np.array([[-0.5, -0.5], [S - 0.5, -0.5], [-0.5, S - 0.5], [S - 0.5, S - 0.5]]))
         x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 1, 0)
@@ -92,12 +110,22 @@ def paste_faces(background: np.ndarray, faces: list[np.ndarray], transforms: lis
         f = warp_face(face, T, roi_size, border="replicate", interpolation=interp)
         m = warp_face(face_mask(S, erode, feather) if masks is None else masks[i], T, roi_size, border="constant",
                       border_value=0.0, interpolation="linear")
-        np.minimum(f, 1.0, out=f)  # cubic/Lanczos overshoot (in place: np.clip is slow on 10+ MP)
-        np.maximum(f, 0.0, out=f)
+        if not delta:
+            np.minimum(f, 1.0, out=f)  # cubic/Lanczos overshoot (in place: np.clip is slow on 10+ MP)
+            np.maximum(f, 0.0, out=f)
         if m.ndim == 2:  # linear interpolation of a [0, 1] mask stays in [0, 1]
             m = m[..., None]
         roi = background[y0:y1, x0:x1]
-        f -= roi  # roi += m * (f - roi), without temporaries
+        if not delta:
+            f -= roi  # roi += m * (f - roi), without temporaries
+        sig = detail_sigma(similarity_scale(T)) if keep_detail else 0.0
+        if sig > 0.05:
+            import cv2
+
+            f = cv2.GaussianBlur(f, (0, 0), sig, borderType=cv2.BORDER_REPLICATE).reshape(f.shape)
         f *= m
         roi += f
+        if delta:
+            np.minimum(roi, 1.0, out=roi)
+            np.maximum(roi, 0.0, out=roi)
     return background

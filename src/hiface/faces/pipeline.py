@@ -39,6 +39,11 @@ class RestoreResult:
     transforms: list[np.ndarray] = field(default_factory=list)  #: image -> crop similarities
     warped_guides: list[np.ndarray] = field(default_factory=list)  #: guided models: warped references
     gray: bool = False                     #: the photo was treated as grayscale
+    #: per restored face: its index, ``scale`` (output px per crop px), ``weight`` (blend of the
+    #: restored face, 1 = fully restored; None = the model's output as is), ``fidelity`` ("auto",
+    #: a number or None), ``severity`` (auto: the estimated best weight), ``detail_sigma`` (px)
+    decisions: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  #: warnings about the input (e.g. crop template)
 
 
 def _to_batch(crops: list[np.ndarray]):
@@ -70,7 +75,8 @@ class FacePipeline:
         upscale: output scale of the whole photo (background: Lanczos).
         only_center_face: restore only the face nearest the image centre.
         batch_size: cap on faces per restorer call (all faces of a photo form one batch otherwise).
-        fidelity: passed to the restorer (models with ``supports_fidelity``).
+        fidelity: ``"auto"``, a number or None (the restorer's default: auto for models without
+            their own knob), see :meth:`hiface.models.Restorer.resolve_fidelity`.
         colorize: keep the restorer's colours on grayscale photos (default: back to gray).
         paste_mask: ``face`` (feathered face outline from the landmarks, ``faces.masks``) or
             ``box`` (feathered square of the crop).
@@ -78,12 +84,15 @@ class FacePipeline:
             inside the paste mask (``faces.masks.match_colour``).
         bg_upsampler: ``(image, factor) -> image`` for the background (e.g. Real-ESRGAN, see
             :func:`hiface.upscale.create_bg_upsampler`); None: Lanczos.
+        keep_detail: faces larger than the model's crop keep the photo's detail finer than the
+            crop can hold (:func:`hiface.faces.paste.detail_sigma`).
+        crop_template: convention of ``aligned=True`` inputs (:data:`hiface.faces.crops.CROP_TEMPLATES`).
     """
 
     def __init__(self, restorer, detector: Detector | str = "dlib", *, upscale: float = 2, only_center_face: bool = False,
                  batch_size: int | None = 8, fidelity: float | None = None, colorize: bool = False,
                  detector_kwargs: dict | None = None, bg_upsampler=None, paste_mask: str = "face",
-                 color_match: bool = True):
+                 color_match: bool = True, keep_detail: bool = True, crop_template: str = "ffhq512"):
         if upscale <= 0:
             raise HifaceError(f"upscale must be positive, got {upscale}")
         self.restorer = restorer
@@ -98,6 +107,9 @@ class FacePipeline:
         if paste_mask not in ("face", "box"):
             raise HifaceError(f"paste_mask must be 'face' or 'box', got {paste_mask!r}")
         self.paste_mask, self.color_match = paste_mask, color_match
+        self.keep_detail = keep_detail
+        self.crop_template = crop_template
+        self._info: list = []  # per-face blend weights of the last restore_crops call
 
     # -- pieces -------------------------------------------------------------------------
     @property
@@ -138,16 +150,17 @@ class FacePipeline:
     def restore_crops(self, crops: list[np.ndarray], guide: np.ndarray | None = None):
         """Run the restorer on aligned crops as one batch (capped by ``batch_size``).
         Returns (restored crops, warped guides or [])."""
+        self._info = info = []
         if not crops:
             return [], []
         x = _to_batch(crops)
         if guide is not None:
             g = _to_batch([guide] * len(crops))
             out = self.restorer.restore(x, fidelity=self.fidelity, batch_size=self.batch_size,
-                                        guide=g, return_warped=True)
+                                        guide=g, return_warped=True, info=info)
             y, warped = out
             return _from_batch(y), _from_batch(warped)
-        y = self.restorer.restore(x, fidelity=self.fidelity, batch_size=self.batch_size)
+        y = self.restorer.restore(x, fidelity=self.fidelity, batch_size=self.batch_size, info=info)
         return _from_batch(y), []
 
     def align_guide(self, guide_image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -180,7 +193,8 @@ class FacePipeline:
                  faces: list[Face] | None = None, out_dtype=None) -> RestoreResult:
         """Restore one photo (float32 (H, W, 3) in [0, 1]).
 
-        ``aligned``: the image is already an aligned face crop (restored whole). ``guide``: a
+        ``aligned``: the image is already an aligned face crop in ``crop_template`` (restored whole
+        with ``"model"``, else mapped to the model's template and pasted back). ``guide``: a
         reference photo of the same person (guided restorers); it is applied to face
         ``guide_face`` (default: the face whose pose best matches the guide's), other faces
         are left as they are. ``faces``: skip detection and use these. ``out_dtype``
@@ -206,6 +220,8 @@ class FacePipeline:
         if guide is not None:
             g_crop, g_lm = self.align_guide(guide)
 
+        if aligned and self.crop_template not in ("model", self.template):
+            return self._restore_crop(image, out_alpha, gray, g_crop, out_dtype)
         if aligned:
             import cv2
 
@@ -220,7 +236,8 @@ class FacePipeline:
             outim = r if (oh, ow) == r.shape[:2] else np.clip(
                 cv2.resize(r, (ow, oh), interpolation=cv2.INTER_LANCZOS4), 0, 1)
             return RestoreResult(image=outim, alpha=out_alpha, crops=[crop], restored=[r],
-                                 warped_guides=warped, gray=gray)
+                                 warped_guides=warped, gray=gray,
+                                 decisions=self._decisions([np.diag([self.size / w, self.size / h])], u))
 
         if faces is None:
             faces = self.detect(image)
@@ -245,17 +262,26 @@ class FacePipeline:
                         for r, c, m in zip(restored, crops, masks or [None] * len(crops))]
         if gray and not self.colorize:
             restored = [to_gray(r) for r in restored]
+        out = self._paste(image, restored, Ms, crops, out_dtype, masks)
+        return RestoreResult(image=out, alpha=out_alpha, faces=faces, restored_index=index, crops=crops,
+                             restored=restored, transforms=Ms, warped_guides=warped, gray=gray,
+                             decisions=self._decisions(Ms, u, index))
+
+    def _paste(self, image, restored, Ms, crops, out_dtype=None, masks=None) -> np.ndarray:
+        """The upscaled photo with the restored faces pasted through ``masks`` (float, or
+        ``out_dtype`` built in strips); with ``keep_detail`` only the change restored - input
+        crop is pasted."""
+        u = self.upscale
+        kw = {"keep_detail": self.keep_detail, "inputs": crops if self.keep_detail else None, "masks": masks}
         if out_dtype is None or self.bg_upsampler is not None:
             out = upscale_image(image, u) if self.bg_upsampler is None else self.bg_upsampler(image, u)
-            paste_faces(out, restored, Ms, upscale=u, masks=masks)
+            paste_faces(out, restored, Ms, upscale=u, **kw)
             if out_dtype is not None:  # the up-sampler works in tiles; only the final picture is whole
                 q = np.empty(out.shape, dtype=out_dtype)
                 _quantise_into(q, out)
                 out = q
-        else:  # bounded memory: the integer output is built in strips
-            out = _render(image, restored, Ms, u, out_dtype, masks=masks)
-        return RestoreResult(image=out, alpha=out_alpha, faces=faces, restored_index=index, crops=crops,
-                             restored=restored, transforms=Ms, warped_guides=warped, gray=gray)
+            return out
+        return _render(image, restored, Ms, u, out_dtype, **kw)  # bounded memory: in strips
 
     #: optional ``callback(faces_done, faces_total)`` after each model call (progress within a photo)
     progress = None
@@ -267,10 +293,56 @@ class FacePipeline:
             return self.restore_crops(crops, guide)
         step = self.batch_size or len(crops)
         self.progress(0, len(crops))
-        restored, warped = [], []
+        restored, warped, info = [], [], []
         for i in range(0, len(crops), step):
             r, w = self.restore_crops(crops[i:i + step], guide)
             restored += r
             warped += w
+            info += self._info
             self.progress(min(i + step, len(crops)), len(crops))
+        self._info = info
         return restored, warped
+
+    def _decisions(self, Ms: list[np.ndarray], u: float, index: list[int] | None = None) -> list[dict]:
+        """Per-face record of what the pipeline did (RestoreResult.decisions)."""
+        from .align import similarity_scale
+        from .paste import detail_sigma
+
+        try:
+            _, mix = self.restorer.resolve_fidelity(self.fidelity)
+        except AttributeError:  # restorer-like objects without the Restorer API
+            mix = None
+        out = []
+        for k, M in enumerate(Ms):
+            s = float(u / similarity_scale(np.asarray(M)[:, :2]))
+            inf = self._info[k] if k < len(self._info) else {}
+            out.append({"face": index[k] if index else k, "scale": round(s, 4),
+                        "fidelity": mix if mix is not None else self.fidelity, "weight": inf.get("weight"),
+                        "severity": inf.get("severity"),
+                        "detail_sigma": round(detail_sigma(s), 3) if self.keep_detail else 0.0})
+        return out
+
+    def _restore_crop(self, image: np.ndarray, out_alpha, gray: bool, g_crop, out_dtype=None) -> RestoreResult:
+        """An aligned crop in ``crop_template``: map it to the model's template, restore, paste back
+        into the (upscaled) crop, so its hair and background stay."""
+        from .crops import check_crop_template, crop_transform
+
+        u = self.upscale
+        notes = []
+        try:
+            found = self.detector(image)
+        except HifaceError:  # no detector here: skip the check
+            found = []
+        if found:
+            f = max(found, key=lambda fc: fc.area)
+            msg = check_crop_template(f.landmarks, self.crop_template, image.shape[:2])
+            if msg:
+                notes.append(msg)
+        M = crop_transform(self.crop_template, image.shape[:2], self.template, self.size)
+        crop = np.clip(warp_face(image, M, self.size, border="constant", border_value=BORDER_VALUE), 0.0, 1.0)
+        restored, warped = self.restore_crops([crop], g_crop)
+        if gray and not self.colorize:
+            restored = [to_gray(r) for r in restored]
+        out = self._paste(image, restored, [M], [crop], out_dtype)
+        return RestoreResult(image=out, alpha=out_alpha, crops=[crop], restored=restored, transforms=[M],
+                             warped_guides=warped, gray=gray, decisions=self._decisions([M], u), notes=notes)

@@ -96,12 +96,14 @@ def _face_rois(faces, transforms, upscale: float, oh: int, ow: int) -> list[tupl
 
 def render(image: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarray], upscale: float,
            dtype=np.uint8, *, rows: int = 512, whole_face_rows: int = 2048, masks: list | None = None,
-           **paste_kw) -> np.ndarray:
+           inputs: list[np.ndarray] | None = None, **paste_kw) -> np.ndarray:
     """The up-scaled ``image`` with ``faces`` pasted (see :func:`~hiface.faces.paste.paste_faces`,
     ``paste_kw`` passed on), as a new ``dtype`` array (uint8 or uint16), built strip by strip.
 
     ``image``: float (H, W, C) or (H, W) in [0, 1]; ``transforms``: image -> crop similarities in
-    the coordinates of ``image``; ``masks``: per-face paste masks (default: the feathered box). Values are rounded like ``to_dtype`` (clip, scale, +0.5).
+    the coordinates of ``image``. Values are rounded like ``to_dtype`` (clip, scale, +0.5).
+    ``masks``: per-face paste masks (default: the feathered box); ``inputs``: the faces' input
+    crops (paste_faces' detail-keeping delta paste), one per face.
 
     Each face is pasted into a buffer of its own region's columns and of rows that make the
     result independent of the strip: the face's whole region when it is at most
@@ -120,7 +122,7 @@ def render(image: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarr
                 continue
             if fy1 - fy0 <= whole_face_rows or sc < 2.5:  # (shrunk faces are pre-filtered per region)
                 by0, by1 = fy0, fy1
-            else:
+            else:  # (the margin also covers keep_detail's low-pass: 4 sigma = 2 sc at most)
                 pad = int(math.ceil(6 * sc)) + 8
                 by0, by1 = max(fy0, y0 - pad), min(fy1, y1 + pad)
             ky0, ky1 = max(y0, by0), min(y1, by1)  # the rows of this strip the face touches
@@ -130,7 +132,8 @@ def render(image: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarr
             # so shifting the output by -d shifts the image by -d / u
             T = np.array([[1.0, 0.0, fx0 / upscale], [0.0, 1.0, by0 / upscale], [0.0, 0.0, 1.0]])
             paste_faces(buf, [face], [np.asarray(M, dtype=np.float64)[:2] @ T], upscale=upscale,
-                        masks=None if masks is None else [masks[i]], **paste_kw)
+                        masks=None if masks is None else [masks[i]],
+                        inputs=None if inputs is None else [inputs[i]], **paste_kw)
             s3[ky0 - y0:ky1 - y0, fx0:fx1] = buf[ky0 - by0:ky1 - by0]
         _quantise_into(out[y0:y1], strip)
     return out

@@ -55,8 +55,35 @@ class Restorer:
         per-face extras, ``(restored, {name: (B, C, S, S)})`` (the extras come in as ``extras=``)."""
         raise NotImplementedError
 
-    def restore(self, faces, fidelity: float | None = None, batch_size: int | None = None, *,
-                extras: dict | None = None, return_extras: bool = False, **kwargs):
+    def resolve_fidelity(self, fidelity: float | str | None) -> tuple[float | None, float | str | None]:
+        """Map the user's ``fidelity`` to (the model's own knob, the output blend).
+
+        The blend is ``"auto"`` (the per-face estimate of :mod:`hiface.fidelity`), a fixed weight
+        (1 = the restored face, 0 = the input) or None (the model's output as is). None means
+        ``auto`` for models without a knob of their own and the model's default otherwise
+        (CodeFormer keeps its w; guided models, GFRNet, their output); a number goes to the
+        model's knob when it has one, else it is the blend weight; ``"auto"`` always blends, on
+        top of the model's default."""
+        if isinstance(fidelity, str):
+            if fidelity.strip().lower() != "auto":
+                try:
+                    fidelity = float(fidelity)
+                except ValueError:
+                    raise HifaceError(f"fidelity must be 'auto' or a number in [0, 1], got {fidelity!r}") from None
+            else:
+                return self.config.default_fidelity, "auto"
+        if fidelity is not None and not 0.0 <= float(fidelity) <= 1.0:
+            raise HifaceError(f"fidelity must be in [0, 1], got {fidelity}")
+        if self.supports_fidelity:
+            return (self.config.default_fidelity if fidelity is None else float(fidelity)), None
+        if fidelity is None and self.config.guided:
+            # a reference-guided restoration is asked for explicitly (--guide), and the estimator
+            # never saw one: guided models blend only on request (--fidelity auto or a number)
+            return None, None
+        return None, ("auto" if fidelity is None else float(fidelity))
+
+    def restore(self, faces, fidelity: float | str | None = None, batch_size: int | None = None, *,
+                extras: dict | None = None, return_extras: bool = False, info: list | None = None, **kwargs):
         """Restore (B,3,H,W) or (3,H,W) faces in [0,1]; returns the same shape on the input's device.
 
         ``extras``: per-face extra inputs by name, e.g. GFRNet's ``{"guide": reference}``, each
@@ -64,26 +91,33 @@ class Restorer:
         resized to the native size and batched with the faces, and reach :meth:`forward_native`
         as ``extras=``. Extra *outputs* the model returns (e.g. the warped reference) are
         resized back like the faces; ``return_extras=True`` returns ``(restored, extras_out)``.
+
+        ``fidelity``: see :meth:`resolve_fidelity` (default: ``auto`` for models without their own
+        knob). ``info``: a list that receives, per face, ``{"weight", "severity"}``: the blend weight
+        used (None: the model's output as is) and, with auto, the estimated PSNR-optimal weight.
         """
         import torch
         import torch.nn.functional as F
 
-        if fidelity is not None and not 0.0 <= float(fidelity) <= 1.0:
-            raise HifaceError(f"fidelity must be in [0, 1], got {fidelity}")
-        if fidelity is None:
-            fidelity = self.config.default_fidelity
         if not torch.is_tensor(faces):  # numpy images: the same shape and dtype come back
             x, back = faces_to_tensor(faces)
             extras = {k: (faces_to_tensor(t)[0] if not torch.is_tensor(t) else t) for k, t in (extras or {}).items()}
-            out = self.restore(x, fidelity, batch_size, extras=extras or None, return_extras=return_extras, **kwargs)
+            out = self.restore(x, fidelity, batch_size, extras=extras or None, return_extras=return_extras,
+                               info=info, **kwargs)
             return (back(out[0]), {k: back(v) for k, v in out[1].items()}) if return_extras else back(out)
         squeeze = faces.dim() == 3
         x = faces[None] if squeeze else faces
         if x.dim() != 4 or x.shape[1] != 3:
             raise HifaceError(f"expected faces of shape (B, 3, H, W), got {tuple(faces.shape)}")
         n, src_dev, (h, w) = x.shape[0], x.device, x.shape[-2:]
+        model_fid, mix = self.resolve_fidelity(fidelity)
         s = self.native_size
         resize = self.resize_to_native and (h, w) != (s, s)
+        est = None
+        if mix == "auto":
+            from ..fidelity import load_auto_fidelity
+
+            est = load_auto_fidelity()
 
         def to_native(t):
             t = t.to(self.device, torch.float32)
@@ -105,12 +139,31 @@ class Restorer:
         bs = batch_size or n or 1
         with torch.inference_mode():
             for i in range(0, n, bs):
-                xb = to_native(x[i:i + bs])
+                xin = x[i:i + bs].to(self.device, torch.float32)
+                xb = to_native(xin)
                 kw = {"extras": {k: t[i:i + bs] for k, t in ex_in.items()}} if ex_in else {}
-                yb = self.forward_native(xb, fidelity=fidelity, **kw, **kwargs)
+                yb = self.forward_native(xb, fidelity=model_fid, **kw, **kwargs)
                 yb, eb = yb if isinstance(yb, tuple) else (yb, {})
+                alpha = sev = None
+                if mix is not None:  # no-harm blend with the input (hiface.fidelity)
+                    if est is not None:
+                        sev = est.severity(xb, yb[:, :3].clamp(0, 1))
+                        alpha = est.weight(sev)
+                    else:
+                        alpha = [float(mix)] * xb.shape[0]
+                if info is not None:
+                    info += [{"weight": None if alpha is None else round(float(alpha[k]), 4),
+                              "severity": None if sev is None else round(float(sev[k]), 4)} for k in range(xb.shape[0])]
+                if alpha is not None and resize:  # blend at the input's size: the input itself comes back at weight 0
+                    yb = F.interpolate(yb, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
+                    eb = {k: F.interpolate(t, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
+                          for k, t in eb.items()}
+                if alpha is not None:
+                    from ..fidelity import blend
+
+                    yb = torch.cat([blend(xin, yb[:, :3].clamp(0, 1), alpha), yb[:, 3:]], 1)
                 for k, t in {"": yb, **eb}.items():
-                    if resize:
+                    if resize and alpha is None:
                         t = F.interpolate(t, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
                     t = t.clamp_(0, 1).to(src_dev)
                     (outs if k == "" else ex_out.setdefault(k, [])).append(t)
