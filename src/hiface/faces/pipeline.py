@@ -270,9 +270,12 @@ class FacePipeline:
     def _paste(self, image, restored, Ms, crops, out_dtype=None, masks=None) -> np.ndarray:
         """The upscaled photo with the restored faces pasted through ``masks`` (float, or
         ``out_dtype`` built in strips); with ``keep_detail`` only the change restored - input
-        crop is pasted."""
+        crop is pasted (Lanczos background only)."""
         u = self.upscale
-        kw = {"keep_detail": self.keep_detail, "inputs": crops if self.keep_detail else None, "masks": masks}
+        # the delta paste keeps the *input's* detail: over a GAN background (which is not the
+        # input) the restored face itself is pasted, as GFP-GAN and CodeFormer do
+        delta = self.keep_detail and self.bg_upsampler is None
+        kw = {"keep_detail": delta, "inputs": crops if delta else None, "masks": masks}
         if out_dtype is None or self.bg_upsampler is not None:
             out = upscale_image(image, u) if self.bg_upsampler is None else self.bg_upsampler(image, u)
             paste_faces(out, restored, Ms, upscale=u, **kw)
