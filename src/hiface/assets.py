@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import MissingAssetError, UnavailableError, WeightsError
+from .errors import MissingAssetError, UnavailableError, WeightsError, flag
 
 __all__ = ["Asset", "ASSETS", "locate", "explicit_file", "package_file", "package_weights_path", "model_weights",
            "cache_dir", "is_offline", "sha256_file", "verify_sha256", "verify", "download", "dlib_model_path",
@@ -211,8 +211,6 @@ _PY_WORDING = {"--weights": "weights=PATH", "--detector-weights PATH": "weights=
 
 def _opt(text: str) -> str:
     """``text`` (an option, or a hint naming one) as a command or a Python caller should read it."""
-    from .errors import flag
-
     return flag(text, _PY_WORDING.get(text, text))
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import WeightsError
+
 __all__ = ["FEATURE_NAMES", "face_features", "optimal_alpha", "AutoFidelity", "load_auto_fidelity", "blend"]
 
 #: side the features are computed at (the estimator was trained on 256² faces)
@@ -148,8 +150,6 @@ DEFAULT_FILE = Path(__file__).parent / "weights" / "fidelity-auto.json"
 
 @functools.lru_cache(maxsize=4)
 def load_auto_fidelity(path: str | None = None) -> AutoFidelity:
-    from .errors import WeightsError
-
     p = Path(path) if path else DEFAULT_FILE
     try:
         return AutoFidelity(json.loads(p.read_text()))

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import weights as W
+from .assets import model_weights
 from .registry import (
     PretrainedConfig,
     get_model_config,
@@ -35,8 +37,6 @@ def build_network(cfg: PretrainedConfig, **overrides):
 def resolve_weights(cfg: PretrainedConfig, weights: str | Path | None, *, cache=None, offline=None) -> Path | None:
     """Map the ``weights`` argument to a file: None -> random init, "default" -> shipped file or
     the verified download of the official release, a path -> that file."""
-    from .assets import model_weights
-
     return model_weights(cfg, weights, cache=cache, offline=offline)
 
 
@@ -47,8 +47,6 @@ def create_restorer(name: str, weights: str | Path | None = "default", device: s
     weights: "default" (shipped or official file, downloaded to the cache if needed),
     a path to a ``.safetensors``/``.pth`` file, or None for random initialisation.
     """
-    from . import weights as W
-
     cfg = get_model_config(name)
     path = resolve_weights(cfg, weights, cache=cache, offline=offline)
     # a training export records its generator's options (e.g. residual): they win over the

@@ -18,7 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from .errors import HifaceError
+from . import models
+from .errors import HifaceError, flag
+from .faces.paste import upscale_image
+from .faces.pipeline import FacePipeline
+from .files import plan_output
+from .io import _check_target, _source_bit_depth, image_size, read_image, write_bytes_atomic, write_image
+from .upscale import create_bg_upsampler
+from .video import process_video
 
 __all__ = ["DEFAULT_MODEL", "VIDEO_EXTS", "RestoreOptions", "FileResult", "load_pipeline", "restore_image",
            "restore_file"]
@@ -65,16 +72,12 @@ def _cached_pipeline(options: RestoreOptions):
 
 
 def _build_pipeline(options: RestoreOptions):
-    from . import models
-    from .faces.pipeline import FacePipeline
-
     cfg = models.get_model_config(options.model)
     weights = options.weights
     if not cfg.has_weights and weights == "default":
         weights = None
     restorer = models.create_restorer(options.model, weights=weights, device=options.device)
     det_kw = {"weights": options.detector_weights or "default"} if options.detector == "retinaface" else {}
-    from .upscale import create_bg_upsampler
 
     return FacePipeline(restorer, options.detector, upscale=options.upscale,
                         only_center_face=options.only_center_face, batch_size=options.batch_size,
@@ -201,8 +204,6 @@ class TooLargeError(HifaceError):
 
 def check_output_size(width: int, height: int, upscale: float, max_megapixels: float | None) -> None:
     """Raise :class:`TooLargeError` when (width, height) * upscale exceeds ``max_megapixels``."""
-    from .errors import flag
-
     if not max_megapixels:
         return
     ow, oh = int(round(width * upscale)), int(round(height * upscale))
@@ -220,8 +221,6 @@ def predict_output(path: str | Path, outdir: str | Path, *, root: str | Path | N
                    ext: str = "auto") -> Path:
     """The main output :func:`restore_file` will write for ``path``, from the file header only
     (alpha and 16 bits decide the extension with ``ext="auto"``)."""
-    from .files import plan_output
-
     path = Path(path)
     if path.suffix.lower() in VIDEO_EXTS:
         return plan_output(path, Path(outdir), base=root)
@@ -233,8 +232,6 @@ def _header_alpha_16(path: Path) -> tuple[bool, bool]:
     import warnings
 
     from PIL import Image
-
-    from .io import _source_bit_depth
 
     try:
         with warnings.catch_warnings():
@@ -261,9 +258,6 @@ def restore_file(path: str | Path, outdir: str | Path, pipeline=None, *, root: s
     EXIF (orientation reset to 1) unless ``strip_metadata``. An output over ``max_megapixels``
     is refused before decoding. Raises a :class:`HifaceError` for a file that cannot be read,
     restored or written."""
-    from .files import plan_output
-    from .io import image_size, read_image, write_image
-
     pipe = pipeline if pipeline is not None else load_pipeline()
     path, outdir = Path(path), Path(outdir)
     if path.suffix.lower() in VIDEO_EXTS:
@@ -292,8 +286,6 @@ def restore_file(path: str | Path, outdir: str | Path, pipeline=None, *, root: s
     if img.n_frames > 1:
         notes.append(f"{img.n_frames} frames (animated or multi-page): only the first was restored")
     if a_out is not None and oext not in _ALPHA_EXTS and int(a_out.min()) < np.iinfo(dtype).max:
-        from .errors import flag
-
         # the format cannot hold transparency: composite on white rather than show what was hidden
         a3 = _as_float(a_out)[..., None]
         out = to_dtype(_as_float(out) * a3 + (1.0 - a3), dtype)
@@ -329,8 +321,6 @@ def restore_file(path: str | Path, outdir: str | Path, pipeline=None, *, root: s
             fi = res.restored_index[k] if res.restored_index else k
             extra(outdir / "warped" / sub / f"{stem}_{fi:02d}_guide.png", to_dtype(w, np.uint8))
     if compare:
-        from .faces.paste import upscale_image
-
         left = upscale_image(x, res.image.shape[0] / x.shape[0]) if res.image.shape[:2] != x.shape[:2] else x
         if left.shape[:2] != res.image.shape[:2]:
             import cv2
@@ -349,8 +339,6 @@ def _write_decisions(dst: Path, src: Path, pipe, res, *, overwrite: bool = False
     """faces/NAME.json: what the pipeline decided per face (scale, fidelity, weight, severity)."""
     import json
 
-    from .io import _check_target, write_bytes_atomic
-
     _check_target(dst, overwrite, [src])
     doc = {"input": str(src), "model": pipe.restorer.name, "faces": res.decisions, "notes": res.notes}
     return write_bytes_atomic(dst, (json.dumps(doc, indent=1) + "\n").encode())
@@ -358,8 +346,6 @@ def _write_decisions(dst: Path, src: Path, pipe, res, *, overwrite: bool = False
 
 def _restore_video(pipe, src: Path, dst: Path, *, aligned, guide, guide_face, overwrite, progress=None) -> int:
     """Run every frame through ``pipe``; returns the number of faces restored over all frames."""
-    from .video import process_video
-
     count = [0]
 
     def fn(frame):

@@ -8,6 +8,11 @@ from pathlib import Path
 import click
 
 from ..errors import ConfigError
+from ..evaluation.benchmark import (
+    BenchmarkSettings,
+    run_benchmark,
+    write_benchmark,
+    )
 
 __all__ = ["benchmark"]
 
@@ -85,11 +90,6 @@ def benchmark(ctx, gt_dir, out, preset, seed, models, weights, baselines, size, 
 
     @friendly_errors
     def run() -> int:
-        from ..evaluation.benchmark import (
-            BenchmarkSettings,
-            run_benchmark,
-            write_benchmark,
-        )
         from ..report import summary_table_md
 
         t0 = time.time()

@@ -10,9 +10,15 @@ from typing import Any
 
 import click
 
+from .. import __version__
+from ..degrade import degrade as run_degrade
+from ..degrade import get_preset, image_seed, ops
+
 # keep `hiface --help` light: presets import only numpy and the pipeline classes
 from ..degrade.presets import PRESETS, describe_preset
 from ..errors import HifaceError, ImageWriteError
+from ..io import read_image, write_bytes_atomic, write_image
+from ..jobs import prepare_outdir
 from ._common import (
     BatchReport,
     expand_inputs_with_roots,
@@ -104,11 +110,6 @@ def degrade(ctx: click.Context, inputs: tuple[str, ...], outdir: Path | None, pr
     if outdir is None:
         raise click.UsageError("missing -o/--outdir")
 
-    from .. import __version__
-    from ..degrade import degrade as run_degrade
-    from ..degrade import get_preset, image_seed, ops
-    from ..io import read_image, write_bytes_atomic, write_image
-
     items = expand_inputs_with_roots(inputs, recursive=recursive)
     # an output folder inside an input folder (e.g. faces/ -o faces/lq -r): never take earlier
     # outputs as inputs
@@ -118,7 +119,6 @@ def degrade(ctx: click.Context, inputs: tuple[str, ...], outdir: Path | None, pr
                     and p.resolve().is_relative_to(out_res))]
     skipped = len(items) - len(kept)
     items = kept
-    from ..jobs import prepare_outdir
 
     prepare_outdir(outdir)  # a folder that cannot be created or written: one clear error, before any work
     man_json, man_csv = outdir / "manifest.json", outdir / "manifest.csv"

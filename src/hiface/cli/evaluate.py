@@ -8,6 +8,7 @@ import click
 
 from ..errors import ConfigError
 from ..evaluation.evaluate import check_report_folder, pair_files, run_evaluation, write_evaluation
+from ..metrics.registry import describe_metrics, parse_metrics
 
 __all__ = ["evaluate"]
 
@@ -69,7 +70,6 @@ def evaluate(ctx, restored, gt, input_dir, metrics_spec, y_channel, crop_border,
     @friendly_errors
     def run() -> int:
         from ..metrics.evaluator import EvalSettings, default_workers
-        from ..metrics.registry import describe_metrics, parse_metrics
         from ..report import summary_table_md
 
         if list_metrics:

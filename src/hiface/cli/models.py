@@ -8,6 +8,10 @@ from typing import Any
 
 import click
 
+from .. import weights as W
+from ..errors import ImageWriteError, WeightsError
+from ..models import build_network, get_model_config, list_models
+from ..weights import cache_dir
 from ._common import friendly_errors
 
 __all__ = ["models", "convert", "model_rows", "count_params", "weights_status", "convert_checkpoint"]
@@ -22,8 +26,6 @@ def count_params(cfg) -> int | None:
     try:
         import torch
 
-        from ..models import build_network
-
         with torch.device("meta"):
             net = build_network(cfg)
         return sum(p.numel() for p in net.parameters())
@@ -33,8 +35,6 @@ def count_params(cfg) -> int | None:
 
 def weights_status(cfg) -> str:
     """How the default weights are obtained: shipped / cached / download / --weights only / none needed."""
-    from ..weights import cache_dir
-
     if not cfg.has_weights:
         return "none needed"
     if cfg.package_file:
@@ -48,8 +48,6 @@ def weights_status(cfg) -> str:
 
 def model_rows(params: bool = True) -> list[dict[str, Any]]:
     """One dict per registered model: its pretrained config plus ``params`` and ``weights``."""
-    from ..models import get_model_config, list_models
-
     rows = []
     for name in list_models():
         cfg = get_model_config(name)
@@ -72,9 +70,6 @@ def convert_checkpoint(src: str | Path, dst: str | Path, key: str | None = None,
     """Read ``src`` safely (``.pth`` via ``weights_only=True``, or ``.safetensors``), pick the state
     dict (``key``, else ``params_ema`` -> ``params`` -> the whole file), optionally check it fits
     registry model ``model``, and write ``dst`` (.safetensors) atomically. Returns (path, #tensors)."""
-    from .. import weights as W
-    from ..errors import ImageWriteError, WeightsError
-
     src, dst = Path(src), Path(dst)
     if dst.suffix != ".safetensors":
         raise WeightsError(f"output must end in .safetensors, got {dst}")
@@ -97,8 +92,6 @@ def convert_checkpoint(src: str | Path, dst: str | Path, key: str | None = None,
     if bad:
         raise WeightsError(f"{src}: entries that are not tensors cannot be converted: {bad[:5]}")
     if model is not None:
-        from ..models import build_network, get_model_config
-
         cfg = get_model_config(model)
         with torch.device("meta"):
             net = build_network(cfg)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import click
 
+from ..batch import RESTORE_EXTS, restore_files
 from ..errors import HifaceError
-from ..photo import DEFAULT_MODEL
+from ..photo import DEFAULT_MODEL, RestoreOptions
 from ._common import BatchReport, expand_inputs_with_roots, friendly_errors, progress, step_bar
 
 DETECTORS = ("dlib", "dlib-cnn", "retinaface")
@@ -134,8 +135,6 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
     name = model or DEFAULT_MODEL
     import hiface
 
-    from ..photo import RestoreOptions
-
     try:
         cfg = hiface.get_model_config(name)
     except HifaceError as e:
@@ -154,8 +153,6 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
             raise click.BadParameter(f"{fidelity!r} is neither 'auto' nor a number", param_hint="--fidelity") from None
         if not 0.0 <= fidelity <= 1.0:
             raise click.BadParameter(f"{fidelity} is not in [0, 1]", param_hint="--fidelity")
-
-    from ..batch import RESTORE_EXTS, restore_files
 
     items = expand_inputs_with_roots(inputs, exts=RESTORE_EXTS, recursive=recursive)
     opts = RestoreOptions(model=name, weights=weights, device=device, upscale=upscale, fidelity=fidelity,

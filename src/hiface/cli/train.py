@@ -7,6 +7,12 @@ from pathlib import Path
 
 import click
 
+from ..config import apply_overrides, to_yaml
+from ..errors import HifaceError
+from ..train import make_trainer
+from ..train import prepare_data as _prepare
+from ..train.config import load_train_config
+from ..train.export import export_generator
 from ._common import friendly_errors
 
 EPILOG = """\b
@@ -80,13 +86,7 @@ def train(config_path, overrides, run_dir, resume_dir, export, half, overwrite, 
     end to end (MSE + perceptual [+ global/local GANs]), EMA generator.
     Ctrl-C finishes the current step, saves a checkpoint and exits with code 130.
     """
-    from ..config import apply_overrides, to_yaml
-    from ..errors import HifaceError
-    from ..train.config import load_train_config
-
     if export:
-        from ..train.export import export_generator
-
         out = export_generator(export[0], export[1], overwrite=overwrite, half=half)
         click.echo(f"wrote {out}")
         return 0
@@ -105,15 +105,12 @@ def train(config_path, overrides, run_dir, resume_dir, export, half, overwrite, 
         return 0
     run_dir = resume_dir or run_dir or Path("runs") / config_path.stem
     if prepare_data:
-        from ..train import prepare_data as _prepare
-
         train_items, val_items, q = _prepare(cfg, run_dir)
         msg = f"train {len(train_items)}, val {len(val_items)}"
         if q is not None:
             msg = f"quality filter kept {len(q.kept)}, dropped {len(q.dropped)} (threshold {q.threshold}); " + msg
         click.echo(f"{msg}; lists written to {run_dir}")
         return 0
-    from ..train import make_trainer
 
     trainer = make_trainer(cfg, run_dir, resume=resume_dir is not None, overwrite=overwrite, overrides=overrides)
     try:

@@ -7,6 +7,10 @@ from pathlib import Path
 import click
 
 from ..errors import HifaceError
+from ..faces.paste import upscale_image
+from ..io import IMAGE_EXTS, read_image, write_image
+from ..photo import _16BIT_EXTS, _as_float, output_ext, to_dtype
+from ..upscale import create_bg_upsampler
 from ._common import BatchReport, expand_inputs_with_roots, friendly_errors, plan_output, progress
 
 MODELS = ("realesrgan", "realesrgan-anime", "realesrgan-fast", "lanczos")
@@ -54,11 +58,6 @@ def upscale(ctx: click.Context, inputs, outdir: Path, model, scale, tile, ext, d
     if not inputs:
         raise click.UsageError("give at least one INPUT (file, folder or glob)")
     import numpy as np
-
-    from ..faces.paste import upscale_image
-    from ..io import IMAGE_EXTS, read_image, write_image
-    from ..photo import _16BIT_EXTS, _as_float, output_ext, to_dtype
-    from ..upscale import create_bg_upsampler
 
     items = expand_inputs_with_roots(inputs, exts=IMAGE_EXTS, recursive=recursive)
     up = create_bg_upsampler(model, device=device, tile=tile)

@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import HifaceError, ImageWriteError
+from ..errors import HifaceError, ImageWriteError, flag
+from ..jobs import prepare_outdir
 from ..metrics.registry import METRICS
 
 __all__ = ["Progress", "pair_files", "score_pair_job", "pick_extremes", "run_evaluation", "write_evaluation",
@@ -133,8 +134,6 @@ def check_report_folder(out: Path, overwrite: bool) -> None:
     """Create ``out`` and prove it writable; refuse existing report files without ``overwrite``.
     Call it before computing anything."""
     from .. import report as R
-    from ..errors import flag
-    from ..jobs import prepare_outdir
 
     if not overwrite:
         exist = [f for f in R.REPORT_FILES if (out / f).exists()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import HifaceError
-from .base import Restorer
+from .base import Restorer, faces_to_tensor
 
 __all__ = ["GFRNetRestorer"]
 
@@ -33,7 +33,6 @@ class GFRNetRestorer(Restorer):
             raise HifaceError(f"model {self.name!r} is a guided restorer: it needs a reference photo of the "
                               "same person (guide=...)")
         if not torch.is_tensor(guide):  # a numpy image (H, W, 3) works too
-            from .base import faces_to_tensor
 
             guide = faces_to_tensor(guide)[0]
         if guide.dim() not in (3, 4) or guide.shape[-3] != 3:

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import HifaceError
+from ..models import get_model_config, list_models
 from ..photo import DEFAULT_MODEL, RestoreOptions
+from ..weights import cache_dir
 
 __all__ = ["ModelChoice", "model_choices", "model_choice", "model_markdown", "DETECTOR_LABELS",
            "detector_choices", "BACKGROUNDS", "background_upsamplers", "Settings", "restore_options",
@@ -39,8 +41,6 @@ class ModelChoice:
 
 
 def _how_to_get(cfg, status: str) -> str:
-    from ..weights import cache_dir
-
     if status == "download":
         fname = cfg.filename or Path(cfg.url).name
         return (f"Its weights are not in the cache. Run `hiface restore photo.jpg -o out/ --model {cfg.name}` "
@@ -59,7 +59,6 @@ def model_choices() -> list[ModelChoice]:
     """Every registered model the page can run (guided models need a reference photo: command
     line only), default first, then the others by name."""
     from ..cli.models import weights_status
-    from ..models import get_model_config, list_models
 
     out = []
     for name in list_models():
