@@ -105,14 +105,7 @@ def as_float_image(a: np.ndarray) -> np.ndarray:
         raise HifaceError(f"expected an image array of shape (H, W), (H, W, 3) or (H, W, 4), got {a.shape}")
     if a.shape[2] == 4:
         a = a[..., :3]
-    if a.dtype == np.uint8:
-        f = a.astype(np.float32) / 255.0
-    elif a.dtype == np.uint16:
-        f = a.astype(np.float32) / 65535.0
-    elif np.issubdtype(a.dtype, np.floating):
-        f = np.clip(a.astype(np.float32), 0.0, 1.0)
-    else:
-        raise HifaceError(f"unsupported image dtype {a.dtype}: use uint8, uint16 or float in [0, 1]")
+    f = _to_unit_float(a)
     if f.shape[2] == 1:
         f = np.repeat(f, 3, axis=2)
     return np.ascontiguousarray(f)
@@ -141,8 +134,7 @@ def restore_image(image: np.ndarray, options: RestoreOptions | None = None, *, a
     a = None
     if alpha is not None:
         alpha = np.asarray(alpha)
-        a = alpha.astype(np.float32) / (65535.0 if alpha.dtype == np.uint16 else 255.0) \
-            if alpha.dtype in (np.uint8, np.uint16) else np.clip(alpha.astype(np.float32), 0, 1)
+        a = _as_float(alpha) if alpha.dtype in (np.uint8, np.uint16) else np.clip(alpha.astype(np.float32), 0, 1)
     g = None if guide is None else as_float_image(guide)
     return pipe(x, a, aligned=aligned, guide=g, guide_face=guide_face)
 
@@ -192,6 +184,15 @@ def _as_float(a: np.ndarray) -> np.ndarray:
     f = a.astype(np.float32)
     f /= np.float32(65535.0 if a.dtype == np.uint16 else 255.0)  # in place: one float copy, not two
     return f
+
+
+def _to_unit_float(a: np.ndarray) -> np.ndarray:
+    """uint8/uint16 (scaled) or float (clipped) -> float32 in [0, 1]; other dtypes are an error."""
+    if a.dtype in (np.uint8, np.uint16):
+        return _as_float(a)
+    if np.issubdtype(a.dtype, np.floating):
+        return np.clip(a.astype(np.float32), 0.0, 1.0)
+    raise HifaceError(f"unsupported image dtype {a.dtype}: use uint8, uint16 or float in [0, 1]")
 
 
 #: default cap on the restored photo's size (``max_megapixels``): 100 MP is a 12 MP photo at 2.9x
