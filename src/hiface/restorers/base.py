@@ -114,10 +114,10 @@ class Restorer:
         s = self.native_size
         resize = self.resize_to_native and (h, w) != (s, s)
         est = None
-        if mix == "auto":
-            from ..fidelity import load_auto_fidelity
+        if mix is not None:
+            from ..fidelity import blend, load_auto_fidelity
 
-            est = load_auto_fidelity()
+            est = load_auto_fidelity() if mix == "auto" else None
 
         def to_native(t):
             t = t.to(self.device, torch.float32)
@@ -154,17 +154,13 @@ class Restorer:
                 if info is not None:
                     info += [{"weight": None if alpha is None else round(float(alpha[k]), 4),
                               "severity": None if sev is None else round(float(sev[k]), 4)} for k in range(xb.shape[0])]
-                if alpha is not None and resize:  # blend at the input's size: the input itself comes back at weight 0
+                if resize:  # back to the input's size (before any blend: weight 0 gives the input itself)
                     yb = F.interpolate(yb, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
                     eb = {k: F.interpolate(t, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
                           for k, t in eb.items()}
                 if alpha is not None:
-                    from ..fidelity import blend
-
                     yb = torch.cat([blend(xin, yb[:, :3].clamp(0, 1), alpha), yb[:, 3:]], 1)
                 for k, t in {"": yb, **eb}.items():
-                    if resize and alpha is None:
-                        t = F.interpolate(t, size=(h, w), mode="bicubic", align_corners=False, antialias=True)
                     t = t.clamp_(0, 1).to(src_dev)
                     (outs if k == "" else ex_out.setdefault(k, [])).append(t)
         y = torch.cat(outs) if outs else x.clone()
