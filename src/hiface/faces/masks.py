@@ -76,7 +76,7 @@ def paste_masks(faces, transforms, size: int, feather: float = 0.06) -> list[np.
 
 
 def match_colour(restored: np.ndarray, source: np.ndarray, mask: np.ndarray, sigma: float = 1 / 16,
-                 edge_sigma: float = 1 / 64, band: float = 0.06) -> np.ndarray:
+                 edge_sigma: float = 1 / 128, band: float = 0.06) -> np.ndarray:
     """Low-frequency colour transfer before blending: add to ``restored`` the mask-weighted
     Gaussian low-pass of ``source - restored`` -- σ = ``sigma`` × crop size inside the face (its
     tone becomes the input's, its detail stays), and the finer σ = ``edge_sigma`` × size over the
