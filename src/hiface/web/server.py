@@ -60,6 +60,9 @@ def serve(host: str = "127.0.0.1", port: int = 7860, limits: Limits = Limits(), 
     root = Path(tempfile.mkdtemp(prefix="hiface-serve-"))
     try:
         os.environ["GRADIO_TEMP_DIR"] = str(root)
+        # gradio imports matplotlib when it is installed, which writes a font cache to ~/.cache and
+        # ~/.config: keep it in the temporary folder too (unless the user chose a place)
+        os.environ.setdefault("MPLCONFIGDIR", str(root / "matplotlib"))
         import uvicorn
 
         from .app import create_server_app
