@@ -400,8 +400,7 @@ def build_app(root: Path, limits: Limits = Limits(), device: str = "cpu", allow_
         fid_auto.change(on_fidelity_auto, inputs=[fid_auto, model], outputs=[fid], concurrency_limit=None,
                         concurrency_id="light", show_progress="hidden", api_visibility="private")
         run_btn.click(on_restore, inputs=[files, model, fid_auto, fid, background, detector, upscale, batch],
-                            outputs=outputs, concurrency_limit=1, concurrency_id="restore",
-                            api_visibility="private")
+                      outputs=outputs, concurrency_limit=1, concurrency_id="restore", api_visibility="private")
         cancel_btn.click(on_cancel, inputs=None, outputs=[status], concurrency_limit=None,
                          concurrency_id="light", show_progress="hidden", api_visibility="private")
         photo.change(on_select, inputs=[photo], outputs=[slider], concurrency_limit=None,
