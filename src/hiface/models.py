@@ -47,6 +47,9 @@ def create_restorer(name: str, weights: str | Path | None = "default", device: s
     weights: "default" (shipped or official file, downloaded to the cache if needed),
     a path to a ``.safetensors``/``.pth`` file, or None for random initialisation.
     """
+    from .runtime import apply_threads
+
+    apply_threads()  # once per process: threads from the load/affinity unless set explicitly
     cfg = get_model_config(name)
     path = resolve_weights(cfg, weights, cache=cache, offline=offline)
     # a training export records its generator's options (e.g. residual): they win over the
