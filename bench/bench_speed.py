@@ -44,9 +44,8 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
 
+    import hiface  # first: its OMP_WAIT_POLICY=PASSIVE default must be set before torch loads libgomp
     import torch
-
-    import hiface
     from hiface.onnxrt import OnnxRestorer, _strip_for_export, onnx_restorer
     from hiface.restorers.base import use_channels_last
 
@@ -107,6 +106,7 @@ def main() -> None:
         for p in busy:
             p.terminate()
     print(f"model {a.model}, {s}² batch {a.batch}, {a.repeats} interleaved repeats, busy loops {a.busy}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
           f"load average before {load0[0]:.2f} after {load1[0]:.2f}, torch {torch.__version__}")
     print("| variant | threads | median wall s/face | min wall s/face | median CPU s/face |")
     print("|---|---:|---:|---:|---:|")

@@ -113,3 +113,17 @@ def test_half_refused_on_cpu():
     runtime.check_half("cpu", False)
     runtime.check_half("cuda", True)
     runtime.check_half("cuda:0", True)
+
+
+def test_openmp_threads_do_not_spin_unless_asked(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = "import hiface, os; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PASSIVE"
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ACTIVE"
