@@ -44,7 +44,7 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
 
-    import hiface  # first: its OMP_WAIT_POLICY=PASSIVE default must be set before torch loads libgomp
+    import hiface  # noqa: I001 -- first: its OMP_WAIT_POLICY=PASSIVE default must be set before torch loads libgomp
     import torch
     from hiface.onnxrt import OnnxRestorer, _strip_for_export, onnx_restorer
     from hiface.restorers.base import use_channels_last
