@@ -57,7 +57,7 @@ def test_cached_export_is_reused(tiny, exported, tmp_path, monkeypatch):
 
     calls = []
 
-    def fake_export(r, path, fidelity=None):  # the real export is tested above; copy its file
+    def fake_export(r, path, fidelity=None, atol=1e-4):  # the real export is tested above; copy its file
         calls.append((r.name, fidelity))
         path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(exported, path)

@@ -76,12 +76,13 @@ class _Native:
 
 
 def export_onnx(restorer: Restorer, path: str | Path, *, fidelity: float | None = None,
-                metadata: dict[str, str] | None = None, verify: bool = True) -> Path:
+                metadata: dict[str, str] | None = None, verify: bool = True, atol: float = 1e-4) -> Path:
     """Export ``restorer``'s forward at its native size to ``path`` (one file, dynamic batch).
 
     ``fidelity``: the model's own knob to fix (CodeFormer's w; default the model's default); for
     models without one it is ignored. ``verify`` runs the file once with ONNX Runtime and checks it
-    against torch (max |Δ| ≤ 1e-4). Written atomically. Returns the path."""
+    against torch (max |Δ| ≤ ``atol`` in [0, 1]; CodeFormer with random weights, whose raw outputs
+    reach ±13, measured 1.4e-4). Written atomically. Returns the path."""
     import torch
 
     _need("onnx", "ONNX export")
@@ -123,8 +124,8 @@ def export_onnx(restorer: Restorer, path: str | Path, *, fidelity: float | None 
                 ref = mod(x).numpy()
             got = ort_session(tmp, threads=1).run(None, {"faces": x.numpy()})[0]
             err = float(abs(got - ref).max())
-            if not err <= 1e-4:
-                raise HifaceError(f"ONNX export of {restorer.name} differs from torch by {err:.2e} (> 1e-4)")
+            if not err <= atol:
+                raise HifaceError(f"ONNX export of {restorer.name} differs from torch by {err:.2e} (> {atol:g})")
     return Path(path)
 
 
@@ -200,7 +201,7 @@ def _cache_key(restorer: Restorer, weights_file: Path | None, knob: float | None
 
 
 def onnx_restorer(restorer: Restorer, *, weights_file: Path | None = None, fidelity: float | None = None,
-                  cache: Path | None = None, path: str | Path | None = None) -> OnnxRestorer:
+                  cache: Path | None = None, path: str | Path | None = None, atol: float = 1e-4) -> OnnxRestorer:
     """``restorer`` on ONNX Runtime: ``path`` (an exported file), else the cached export for its
     weights and knob (exported now, once, if missing)."""
     if path is None:
@@ -211,7 +212,7 @@ def onnx_restorer(restorer: Restorer, *, weights_file: Path | None = None, fidel
         folder = Path(cache or cache_dir()) / "onnx"
         path = folder / f"{restorer.name}-{_cache_key(restorer, weights_file, knob)}.onnx"
         if not path.is_file():
-            export_onnx(restorer, path, fidelity=knob)
+            export_onnx(restorer, path, fidelity=knob, atol=atol)
     return OnnxRestorer(path, restorer.config)
 
 
