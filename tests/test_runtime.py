@@ -127,3 +127,40 @@ def test_openmp_threads_do_not_spin_unless_asked(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ACTIVE"
+
+
+def test_demodulation_stays_float32_under_half_autocast():
+    """Large StyleGAN2 weights: the sum of squares overflows float16 and a half-precision
+    demodulation gives rsqrt(inf) = 0, a black image (what users of the official code hit)."""
+    from hiface.archs.stylegan2 import modulated_conv2d
+
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(2, 8, 8, 8, generator=g), torch.randn(1, 4, 8, 3, 3, generator=g) * 300
+    s = torch.rand(2, 8, generator=g) + 0.5
+    ref = modulated_conv2d(x, w, s)
+    with torch.autocast("cpu", dtype=torch.float16):
+        y = modulated_conv2d(x, w, s)
+        naive = torch.rsqrt(s.half().square() @ w[0].half().square().sum((2, 3)).t() + 1e-8)
+    assert (naive == 0).all()  # the failure mode being guarded against
+    assert y.dtype == torch.float16 and torch.isfinite(y).all()
+    assert (y.float() - ref).abs().max().item() <= 1e-2 * ref.abs().max().item()
+
+
+def test_restorer_half_runs_the_network_under_autocast_and_returns_float32():
+    import hiface
+
+    torch.manual_seed(0)
+    r = hiface.create_restorer("hifacegan-lite", weights=None, ngf=4)
+    x = torch.rand(1, 3, 64, 64)
+    ref = r(x, fidelity=1.0)
+    # create_restorer refuses half on the CPU, and CPU float16 autocast is emulated (minutes even
+    # for this tiny net); the logic is the same with bfloat16, which the CPU runs natively
+    r.half, r.half_dtype = True, "bfloat16"
+    seen = []
+    h = r.net.fc.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    try:
+        y = r(x, fidelity=1.0)
+    finally:
+        h.remove()
+    assert seen == [torch.bfloat16] and y.dtype == torch.float32 and y.shape == x.shape
+    assert (y - ref).abs().max().item() < 0.05

@@ -26,6 +26,7 @@ class Restorer:
     #: GPU opt-in (``--half``): the network runs under float16 autocast; the numerically fragile
     #: parts (CodeFormer's code prediction/lookup/AdaIN, StyleGAN2 demodulation) stay float32
     half: bool = False
+    half_dtype: str = "float16"  #: the autocast type of ``half`` (bfloat16 where float16 is unsupported)
 
     def __init__(self, net, config: PretrainedConfig, device: str = "cpu"):
         import torch
@@ -147,7 +148,8 @@ class Restorer:
                 xin = x[i:i + bs].to(self.device, torch.float32)
                 xb = to_native(xin)
                 kw = {"extras": {k: t[i:i + bs] for k, t in ex_in.items()}} if ex_in else {}
-                with (torch.autocast(self.device.type, dtype=torch.float16) if self.half else nullcontext()):
+                with (torch.autocast(self.device.type, dtype=getattr(torch, self.half_dtype)) if self.half
+                      else nullcontext()):
                     yb = self.forward_native(xb, fidelity=model_fid, **kw, **kwargs)
                 yb, eb = yb if isinstance(yb, tuple) else (yb, {})
                 if self.half:
