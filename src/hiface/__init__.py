@@ -16,7 +16,15 @@ Import policy (the one place it is written down; ``tests/test_import_policy.py``
 """
 from __future__ import annotations
 
+import os as _os
+
 __version__ = "0.1.0"
+
+# OpenMP threads waiting for work sleep instead of spinning. On a machine whose cores are busy with
+# other jobs, spinning made the default model ~10x slower with 2 threads than with 1 (issue 18,
+# bench/README.md "Threads and backends"). libgomp reads this when torch is loaded, so it takes
+# effect when hiface is imported before torch (the CLI, the web page); a value the user set wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __all__ = ["__version__", "create_restorer", "list_models", "get_model_config", "restore_image", "restore_file",
            "RestoreOptions", "load_pipeline"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import weights as W
 from .assets import model_weights
+from .errors import HifaceError
 from .registry import (
     PretrainedConfig,
     get_model_config,
@@ -41,12 +42,27 @@ def resolve_weights(cfg: PretrainedConfig, weights: str | Path | None, *, cache=
 
 
 def create_restorer(name: str, weights: str | Path | None = "default", device: str = "cpu", *,
-                    cache=None, offline=None, **arch_overrides) -> Restorer:
+                    cache=None, offline=None, half: bool = False, backend: str = "torch",
+                    **arch_overrides) -> Restorer:
     """Build a restorer by registry name.
 
     weights: "default" (shipped or official file, downloaded to the cache if needed),
     a path to a ``.safetensors``/``.pth`` file, or None for random initialisation.
+    device: ``auto`` (the best present: cuda, mps, cpu), ``cpu``, ``cuda[:N]``, ``mps``.
+    half: float16 autocast on a GPU (refused on CPU; fragile parts stay float32).
+    backend: ``torch``, or ``onnxruntime`` (CPU; the network exported to ONNX once, cached:
+    :mod:`hiface.onnxrt`).
     """
+    from .runtime import apply_threads, check_half, resolve_device
+
+    device = resolve_device(device)
+    check_half(device, half)
+    if backend not in ("torch", "onnxruntime"):
+        raise HifaceError(f"unknown backend {backend!r}; choose torch or onnxruntime")
+    if backend == "onnxruntime" and (device != "cpu" or half):
+        raise HifaceError("--backend onnxruntime runs on the CPU in float32 here: use it with --device cpu "
+                          "and without --half (or --backend torch on the GPU)")
+    apply_threads()  # once per process: threads from the load/affinity unless set explicitly
     cfg = get_model_config(name)
     path = resolve_weights(cfg, weights, cache=cache, offline=offline)
     # a training export records its generator's options (e.g. residual): they win over the
@@ -60,4 +76,10 @@ def create_restorer(name: str, weights: str | Path | None = "default", device: s
     if sd is not None:
         W.load_into(net, sd, source=str(path))
     cls = import_ref(cfg.restorer)
-    return cls(net, cfg, device=device)
+    restorer = cls(net, cfg, device=device)
+    restorer.half = half
+    if backend == "onnxruntime":
+        from .onnxrt import onnx_restorer
+
+        return onnx_restorer(restorer, weights_file=path)
+    return restorer

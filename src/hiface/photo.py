@@ -43,7 +43,9 @@ class RestoreOptions:
 
     model: str = DEFAULT_MODEL
     weights: str | None = "default"     #: "default", a file path, or None (random init)
-    device: str = "cpu"
+    device: str = "auto"                #: auto (cuda, else mps, else cpu), cpu, cuda[:N], mps (hiface.runtime)
+    half: bool = False                  #: GPU only: float16 autocast, fragile parts kept float32
+    backend: str = "torch"              #: torch or onnxruntime (CPU, hiface.onnxrt)
     upscale: float = 2.0                #: output scale of the whole photo
     #: "auto" (per-face blend, :mod:`hiface.fidelity`), a number (the model's own knob, else the
     #: blend weight) or None (the model's default: auto for models without their own knob)
@@ -76,13 +78,17 @@ def _build_pipeline(options: RestoreOptions):
     weights = options.weights
     if not cfg.has_weights and weights == "default":
         weights = None
-    restorer = models.create_restorer(options.model, weights=weights, device=options.device)
+    from .runtime import resolve_device
+
+    device = resolve_device(options.device)
+    restorer = models.create_restorer(options.model, weights=weights, device=device, half=options.half,
+                                      backend=options.backend)
     det_kw = {"weights": options.detector_weights or "default"} if options.detector == "retinaface" else {}
 
     return FacePipeline(restorer, options.detector, upscale=options.upscale,
                         only_center_face=options.only_center_face, batch_size=options.batch_size,
                         fidelity=options.fidelity, colorize=options.colorize, detector_kwargs=det_kw,
-                        bg_upsampler=create_bg_upsampler(options.bg_upsampler, device=options.device),
+                        bg_upsampler=create_bg_upsampler(options.bg_upsampler, device=device),
                         paste_mask=options.paste_mask, color_match=options.color_match,
                         crop_template=options.crop_template)
 

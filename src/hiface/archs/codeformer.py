@@ -168,10 +168,14 @@ class CodeFormer(nn.Module):
         if not 0.0 <= w <= 1.0 or math.isnan(w):
             raise ValueError(f"fidelity weight w must be in [0, 1], got {w}")
         lq_feat, enc = self.encode(x, keep_features=w > 0)
-        codes = self.predict_logits(lq_feat).argmax(-1)  # top-1 of softmax == argmax of logits
-        quant = self.quantize.lookup(codes, lq_feat.shape[-2:])
-        if adain:
-            quant = adaptive_instance_normalization(quant, lq_feat)
+        # code prediction, codebook lookup and AdaIN in float32 even under fp16 autocast (--half):
+        # in half precision the logits' argmax flips codes and the AdaIN statistics overflow
+        with torch.autocast(x.device.type, enabled=False):
+            lq32 = lq_feat.float()
+            codes = self.predict_logits(lq32).argmax(-1)  # top-1 of softmax == argmax of logits
+            quant = self.quantize.lookup(codes, lq_feat.shape[-2:])
+            if adain:
+                quant = adaptive_instance_normalization(quant, lq32)
         out = self.decode(quant, enc, w)
         return (out, codes) if return_codes else out
 

@@ -58,7 +58,11 @@ def modulated_conv2d(x: Tensor, weight: Tensor, style: Tensor, *, demodulate: bo
     del xs
     if demodulate:
         # sum_{i,k} (w s)^2 = (sum_k w^2) @ s^2  -> (B, Cout)
-        demod = torch.rsqrt(style.square() @ w.square().sum((2, 3)).t() + eps)[:, :, None, None]
+        # in float32 even under fp16 autocast (--half): the sum of squares overflows/underflows in
+        # half precision (the NaN/black images users of the official code report)
+        with torch.autocast(out.device.type, enabled=False):
+            demod = torch.rsqrt(style.float().square() @ w.float().square().sum((2, 3)).t() + eps)
+        demod = demod.to(out.dtype)[:, :, None, None]
         out = out * demod if torch.is_grad_enabled() else out.mul_(demod)
     return out
 

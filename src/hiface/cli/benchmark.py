@@ -91,7 +91,9 @@ def benchmark(ctx, gt_dir, out, preset, seed, models, weights, baselines, size, 
     @friendly_errors
     def run() -> int:
         from ..report import summary_table_md
+        from ..runtime import apply_threads
 
+        apply_threads()  # threads from the load/affinity (HIFACE_THREADS overrides)
         t0 = time.time()
         base = () if baselines.strip().lower() in ("", "none") else tuple(
             b.strip() for b in baselines.split(",") if b.strip())

@@ -78,6 +78,9 @@ def evaluate(ctx, restored, gt, input_dir, metrics_spec, y_channel, crop_border,
         if restored is None:
             raise ConfigError("--restored is required (see hiface evaluate --help)")
         metrics = parse_metrics(metrics_spec, has_gt=gt is not None)
+        from ..runtime import apply_threads
+
+        apply_threads()  # threads from the load/affinity (HIFACE_THREADS overrides)
         pairs = pair_files(expand_inputs([restored]), expand_inputs([gt]) if gt else None,
                            ignore_unmatched=ignore_unmatched)
         settings = EvalSettings(tuple(metrics), y_channel=y_channel, crop_border=crop_border,

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "models": ("hiface.cli.models", "models", "List the registered restorers and their pretrained configs."),
     "convert": ("hiface.cli.models", "convert", "Convert an official .pth checkpoint to .safetensors."),
     "serve": ("hiface.cli.serve", "serve", "Start the local web page (needs the web extra)."),
+    "export": ("hiface.cli.export", "export", "Export a restorer's network to ONNX (the onnx extra)."),
 }
 
 

@@ -107,7 +107,13 @@ def _model_help() -> str:
 @click.option("--no-color-match", is_flag=True,
               help="Keep the restored face's own tone (default: its low frequencies take the input's "
                    "tone inside the paste mask, so no step shows at the seam).")
-@click.option("--device", default="cpu", show_default=True, help="Torch device, e.g. cuda.")
+@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]|mps",
+              help="Where the model runs; auto: a CUDA GPU if present, else Apple's mps, else the CPU.")
+@click.option("--half", is_flag=True, help="GPU only: run the model in float16 (faster, slightly different "
+                                           "results; CodeFormer's code lookup and GFP-GAN's demodulation stay float32).")
+@click.option("--backend", type=click.Choice(["torch", "onnxruntime"]), default="torch", show_default=True,
+              help="CPU inference engine; onnxruntime (the onnx extra) exports the model once into the cache "
+                   "and is faster on the CPU (bench/README.md).")
 @click.option("-r", "--recursive", is_flag=True, help="Also look in sub-folders of folder inputs.")
 @click.option("--overwrite", is_flag=True, help="Redo every input and replace existing outputs (default: "
                                                  "skip inputs already done with the same settings).")
@@ -121,8 +127,8 @@ def _model_help() -> str:
 @friendly_errors
 def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, fidelity, detector,
             detector_weights, only_center_face, aligned, crop_template, save_faces, compare, colorize, ext,
-            batch_size, guide, guide_face, save_warped, bg_upsampler, paste_mask, no_color_match, device, recursive,
-            overwrite, strip_metadata, max_megapixels, show_progress):
+            batch_size, guide, guide_face, save_warped, bg_upsampler, paste_mask, no_color_match, device, half, backend,
+            recursive, overwrite, strip_metadata, max_megapixels, show_progress):
     """Restore the faces in photos, folders or videos.
 
     Each face is detected, aligned to the model's template, restored (all faces of a photo
@@ -155,7 +161,11 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
             raise click.BadParameter(f"{fidelity} is not in [0, 1]", param_hint="--fidelity")
 
     items = expand_inputs_with_roots(inputs, exts=RESTORE_EXTS, recursive=recursive)
-    opts = RestoreOptions(model=name, weights=weights, device=device, upscale=upscale, fidelity=fidelity,
+    from ..runtime import check_half, resolve_device
+
+    check_half(resolve_device(device), half)  # before any work: a clear error, not one per file
+    opts = RestoreOptions(model=name, weights=weights, device=device, half=half, backend=backend,
+                          upscale=upscale, fidelity=fidelity,
                           detector=detector, detector_weights=detector_weights, only_center_face=only_center_face,
                           colorize=colorize, batch_size=batch_size, bg_upsampler=bg_upsampler,
                           paste_mask=paste_mask, color_match=not no_color_match, crop_template=crop_template)

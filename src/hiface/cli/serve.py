@@ -34,7 +34,8 @@ removed when it is closed, the folder when the server stops.
               help="Size limit of a result (input x up-scale²), in megapixels.")
 @click.option("--max-video-seconds", type=click.FloatRange(min=0.1), default=20, show_default=True,
               help="Length limit of a video.")
-@click.option("--device", default="cpu", show_default=True, help="Torch device, e.g. cuda.")
+@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]|mps",
+              help="Where the model runs; auto: a CUDA GPU if present, else mps, else the CPU.")
 @click.option("--allow-downloads", is_flag=True,
               help="Let the page download a model's official weights into the cache when it is chosen.")
 @friendly_errors

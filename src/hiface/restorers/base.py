@@ -6,6 +6,8 @@ resizing, batching, extra inputs such as GFRNet's reference face). Subclasses im
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from ..errors import HifaceError
 from ..registry import PretrainedConfig
 
@@ -21,6 +23,10 @@ class Restorer:
 
     #: False for fully-size-agnostic restorers: inputs are then not resized to native_size
     resize_to_native: bool = True
+    #: GPU opt-in (``--half``): the network runs under float16 autocast; the numerically fragile
+    #: parts (CodeFormer's code prediction/lookup/AdaIN, StyleGAN2 demodulation) stay float32
+    half: bool = False
+    half_dtype: str = "float16"  #: the autocast type of ``half`` (bfloat16 where float16 is unsupported)
 
     def __init__(self, net, config: PretrainedConfig, device: str = "cpu"):
         import torch
@@ -142,8 +148,12 @@ class Restorer:
                 xin = x[i:i + bs].to(self.device, torch.float32)
                 xb = to_native(xin)
                 kw = {"extras": {k: t[i:i + bs] for k, t in ex_in.items()}} if ex_in else {}
-                yb = self.forward_native(xb, fidelity=model_fid, **kw, **kwargs)
+                with (torch.autocast(self.device.type, dtype=getattr(torch, self.half_dtype)) if self.half
+                      else nullcontext()):
+                    yb = self.forward_native(xb, fidelity=model_fid, **kw, **kwargs)
                 yb, eb = yb if isinstance(yb, tuple) else (yb, {})
+                if self.half:
+                    yb, eb = yb.float(), {k: t.float() for k, t in eb.items()}
                 alpha = sev = None
                 if mix is not None:  # no-harm blend with the input (hiface.fidelity)
                     if est is not None:

@@ -69,7 +69,9 @@ class BaseTrainer:
         self.cfg = cfg
         tc = cfg.train
         if tc.threads > 0 and self.device.type == "cpu":
-            torch.set_num_threads(tc.threads)
+            from ..runtime import set_threads
+
+            set_threads(tc.threads)  # explicit: later create_restorer calls keep it
         self.amp_dtype = None
         if tc.amp != "none":
             if self.device.type != "cuda":

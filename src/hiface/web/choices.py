@@ -138,7 +138,7 @@ class Settings:
     batch_size: int = 8             #: faces per model call (``--batch-size``)
 
 
-def restore_options(s: Settings, device: str = "cpu") -> RestoreOptions:
+def restore_options(s: Settings, device: str = "auto") -> RestoreOptions:
     """The :class:`RestoreOptions` ``hiface restore`` builds for the same settings.
 
     ``fidelity`` None ("auto") leaves the choice to the model; a value is dropped for models
