@@ -56,8 +56,8 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in (
            ab_train_faces=6, ab_val_faces=2, ab_eval_every=2, ab_warmup=1, ab_ema_decay=0.5, ab_perceptual=0.0),
     Budget("small", "a first look on a 2-core CPU (~25 min when shared): the protocol end to end, "
            "too few steps for the ablation to separate the variants",
-           faces=5, size=192, sheet_rows=4, ab_steps=16, ab_batch=4, ab_train_faces=200, ab_val_faces=4,
-           ab_eval_every=8, ab_ema_decay=0.9),
+           faces=3, size=192, sheet_rows=3, ab_steps=12, ab_batch=4, ab_train_faces=200, ab_val_faces=3,
+           ab_eval_every=6, ab_ema_decay=0.9),
     Budget("default", "the 2-core CPU budget (estimated ≤ 2.5 h on a quiet machine): 40 faces per sub-task, "
            "1,500 steps per ablation run",
            faces=40, size=192, sheet_rows=6, ab_steps=1500, ab_batch=4, ab_train_faces=2000, ab_val_faces=8,
