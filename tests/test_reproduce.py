@@ -109,8 +109,15 @@ def test_two_tiny_runs_give_identical_tables(runs):
     a, b = runs
     assert (a / "tables.json").read_bytes() == (b / "tables.json").read_bytes()
     assert (a / "tables.md").read_bytes() == (b / "tables.md").read_bytes()
+    def manifest(run: Path, key: str) -> dict:  # every sampled degradation parameter; paths differ
+        m = json.loads((run / "subtasks" / key / "manifest.json").read_text())
+        for f in m["files"]:
+            assert Path(f.pop("input")).parent == run / "holdout"
+        return m
+
     for key in SUBTASKS:
-        assert (a / "subtasks" / key / "manifest.json").read_text() == (b / "subtasks" / key / "manifest.json").read_text()
+        assert manifest(a, key) == manifest(b, key)
+    assert (a / "holdout.json").read_bytes() == (b / "holdout.json").read_bytes()
 
 
 def test_select_faces_is_seeded_disjoint_and_nested(tmp_path):
