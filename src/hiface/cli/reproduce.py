@@ -68,7 +68,7 @@ def _budget_overrides(items: tuple[str, ...]) -> dict:
 
 
 @click.command(name="reproduce", help=HELP)
-@click.option("--budget", "-b", type=click.Choice(["tiny", "small", "default", "gpu"]), default="small",
+@click.option("--budget", "-b", type=click.Choice(["tiny", "small", "default", "gpu"]), default="default",
               show_default=True, help="Scale of the run (see above).")
 @click.option("--out", "-o", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--data", type=click.Path(path_type=Path), default=Path("../shared/data/faces/utk200"), show_default=True,

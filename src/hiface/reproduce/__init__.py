@@ -93,7 +93,7 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def run_reproduce(out: str | os.PathLike, *, budget: str | Budget = "small",
+def run_reproduce(out: str | os.PathLike, *, budget: str | Budget = "default",
                   data: str | os.PathLike = "../shared/data/faces/utk200", seed: int = 0,
                   weights: dict[str, str] | None = None, parts: tuple[str, ...] = ("subtasks", "ablation"),
                   overwrite: bool = False, command: str | None = None, progress: bool = True,
