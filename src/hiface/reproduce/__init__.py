@@ -139,9 +139,9 @@ def run_reproduce(out: str | os.PathLike, *, budget: str | Budget = "default",
         from .figures import summary_figure
         from .subtasks import run_subtasks
 
-        t = time.time()
+        t, c = time.time(), time.process_time()
         subtasks = run_subtasks(hold_dir, out / "subtasks", seed=seed, size=b.size, metrics=b.metrics,
-                                sheet_rows=b.sheet_rows, weights=dict(weights or {}), device=b.device,
+                                sheet_rows=b.sheet_rows, weights=dict(weights or {}), device=b.device, workers=b.workers,
                                 progress=bar, note=note)
         summary_figure(subtasks, out / "summary.png")
         for k, v in subtasks.items():
@@ -150,6 +150,7 @@ def run_reproduce(out: str | os.PathLike, *, budget: str | Budget = "default",
                 if "seconds_per_image" in info:
                     timing.setdefault("s_per_image", {}).setdefault(m, []).append(info["seconds_per_image"])
         timing["subtasks_s"] = round(time.time() - t, 1)
+        timing["subtasks_cpu_s"] = round(time.process_time() - c, 1)   # this process (workers not counted)
     if "ablation" in parts:
         from .ablation import run_ablation
         from .figures import curves_figure

@@ -21,6 +21,7 @@ class Budget:
     size: int                       #: sub-task faces are resized to size² (NIQE needs ≥ 192x96, MS-SSIM > 160)
     metrics: str = "all"            #: "all" or a comma list (hiface.metrics names)
     sheet_rows: int = 4             #: faces in each contact sheet
+    workers: int = 1                #: scoring processes (the metrics are single-threaded)
     # -- ablation (suppression x replenishment) on the face-renovation mix ---------------------
     ab_size: int = 128              #: training and scoring size (the issue's 128²)
     ab_steps: int = 2000
@@ -58,13 +59,13 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in (
            "too few steps for the ablation to separate the variants",
            faces=3, size=192, sheet_rows=3, ab_steps=12, ab_batch=4, ab_train_faces=200, ab_val_faces=3,
            ab_eval_every=6, ab_ema_decay=0.9),
-    Budget("default", "the 2-core CPU budget (estimated ≤ 2.5 h on a quiet machine): 40 faces per sub-task, "
-           "1,500 steps per ablation run",
-           faces=40, size=192, sheet_rows=6, ab_steps=1500, ab_batch=4, ab_train_faces=2000, ab_val_faces=8,
-           ab_eval_every=250),
+    Budget("default", "the 2-core CPU budget (estimated ≤ 2.5 h on a quiet machine, bench/README.md): "
+           "30 faces per sub-task, 300 steps per ablation run",
+           faces=30, size=192, sheet_rows=6, workers=2, ab_steps=300, ab_batch=4, ab_train_faces=2000,
+           ab_val_faces=8, ab_eval_every=50),
     Budget("gpu", "one modern GPU (a few hours): 200 faces at 256², the lite model's width (ngf 16) and "
            "20,000 steps per ablation run, two extra seeds",
-           faces=200, size=256, sheet_rows=8, ab_steps=20000, ab_batch=8, ab_ngf=16, ab_ndf=64,
+           faces=200, size=256, sheet_rows=8, workers=4, ab_steps=20000, ab_batch=8, ab_ngf=16, ab_ndf=64,
            ab_d_layers=4, ab_train_faces=8000, ab_val_faces=32, ab_eval_every=1000, ab_extra_seeds=2,
            device="cuda"),
 )}

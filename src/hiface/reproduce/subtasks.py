@@ -64,7 +64,7 @@ def _absent_summary(metrics: list[str], why: str) -> dict[str, Any]:
 
 
 def run_subtasks(holdout_dir: Path, out: Path, *, seed: int, size: int, metrics: str, sheet_rows: int,
-                 weights: dict[str, str], device: str = "cpu",
+                 weights: dict[str, str], device: str = "cpu", workers: int = 1,
                  progress: Callable | None = None, note: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run every sub-task; returns ``{key: {"title", "preset", "metrics", "summaries", "methods",
     "seconds"}}`` (summaries in row order: baselines, default model, optional models)."""
@@ -81,7 +81,7 @@ def run_subtasks(holdout_dir: Path, out: Path, *, seed: int, size: int, metrics:
             s = BenchmarkSettings(gt_dir=holdout_dir, out=out / key, preset=preset, seed=seed,
                                   models=tuple(models), weights={m: weights[m] for m in models if m in weights},
                                   size=size, metrics=metrics, sheet_rows=sheet_rows, device=device,
-                                  overwrite=True, workers=1)
+                                  overwrite=True, workers=workers)
             res = run_benchmark(s, progress=progress, note=note)
             write_benchmark(res)
             summaries = dict(res.summaries)
