@@ -142,7 +142,7 @@ def test_budgets_and_overrides():
     assert get_budget("default", ab_steps=3000).ab_steps == 3000
     for b in BUDGETS.values():  # every variant of a budget trains alike: one width, one size
         assert b.ab_size % 32 == 0 and b.ab_size >= 64 and b.ab_extra_seeds >= 1
-    assert get_budget("default").ab_size == 128 and "300 steps" in get_budget("default").caption()
+    assert get_budget("default").ab_size == 128 and "120 steps" in get_budget("default").caption()
     with pytest.raises(ConfigError, match="unknown budget 'huge'"):
         get_budget("huge")
     with pytest.raises(ConfigError, match="unknown budget field"):

@@ -29,7 +29,7 @@ HELP = """Reproduce the paper's experiments (sub-task tables, ablation) at a --b
 Budgets (--budget):
   tiny     tests / CI: 2 faces, 2 steps, tiny networks (about a minute)
   small    a first look on a 2-core CPU (~25 min shared)
-  default  2-core CPU, estimated <= 2.5 h quiet: 30 faces, 300 steps per run
+  default  2-core CPU, estimated <= 2.5 h quiet: 24 faces, 120 steps per run
   gpu      one GPU: 200 faces at 256², ngf 16, 20,000 steps per run
 
 \b

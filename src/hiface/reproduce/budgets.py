@@ -60,9 +60,9 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in (
            faces=3, size=192, sheet_rows=3, ab_steps=12, ab_batch=4, ab_train_faces=200, ab_val_faces=3,
            ab_eval_every=6, ab_ema_decay=0.9),
     Budget("default", "the 2-core CPU budget (estimated ≤ 2.5 h on a quiet machine, bench/README.md): "
-           "30 faces per sub-task, 300 steps per ablation run",
-           faces=30, size=192, sheet_rows=6, workers=2, ab_steps=300, ab_batch=4, ab_train_faces=2000,
-           ab_val_faces=8, ab_eval_every=50),
+           "24 faces per sub-task, 120 steps per ablation run",
+           faces=24, size=192, sheet_rows=6, workers=2, ab_steps=120, ab_batch=4, ab_train_faces=2000,
+           ab_val_faces=6, ab_eval_every=30),
     Budget("gpu", "one modern GPU (a few hours): 200 faces at 256², the lite model's width (ngf 16) and "
            "20,000 steps per ablation run, two extra seeds",
            faces=200, size=256, sheet_rows=8, workers=4, ab_steps=20000, ab_batch=8, ab_ngf=16, ab_ndf=64,
