@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "degrade": ("hiface.cli.degrade", "degrade", "Simulate degradations (HiFaceGAN §3.1 and peers)."),
     "evaluate": ("hiface.cli.evaluate", "evaluate", "Score restored images (PSNR, SSIM, NIQE, FED, LLE, ...)."),
     "benchmark": ("hiface.cli.benchmark", "benchmark", "Degrade clean faces, restore with models and baselines, compare."),
+    "reproduce": ("hiface.cli.reproduce", "reproduce", "Reproduce the paper's sub-task tables and ablation at a --budget."),
     "train": ("hiface.cli.train", "train", "Train or fine-tune a restorer from a YAML config."),
     "models": ("hiface.cli.models", "models", "List the registered restorers and their pretrained configs."),
     "convert": ("hiface.cli.models", "convert", "Convert an official .pth checkpoint to .safetensors."),

@@ -37,7 +37,8 @@ class BenchmarkSettings:
 
     gt_dir: Path
     out: Path
-    preset: str = "hifacegan-fr"
+    #: a preset name, or a :class:`hiface.degrade.Preset` (e.g. a fixed-factor sub-task of ``hiface reproduce``)
+    preset: Any = "hifacegan-fr"
     seed: int = 0
     models: tuple[str, ...] = ()
     weights: dict[str, str] = field(default_factory=dict)   #: model -> weight file (default: official)
@@ -129,6 +130,7 @@ def run_benchmark(s: BenchmarkSettings, *, progress: Progress | None = None, not
     t_start = time.time()
     metrics = parse_metrics(s.metrics, has_gt=True)
     spec = get_preset(preset)
+    preset = spec.name
     base_names = list(s.baselines)
     base = [get_baseline(b) for b in base_names]
     model_names = list(s.models)
@@ -242,7 +244,7 @@ def write_benchmark(res: BenchmarkResult) -> list[Path]:
     s, names, metrics, methods, run_methods = res.settings, res.names, res.metrics, res.methods, res.run_methods
     method_info, summaries, per, settings, ev = (res.method_info, res.summaries, res.per, res.eval_settings,
                                                  res.evaluator)
-    gt_dir, out, preset, seed, size, fidelity = s.gt_dir, s.out, s.preset, s.seed, s.size, s.fidelity
+    gt_dir, out, preset, seed, size, fidelity = s.gt_dir, s.out, getattr(s.preset, "name", s.preset), s.seed, s.size, s.fidelity
     gt_out = out / "gt"
     title = (f"hiface benchmark: {gt_dir} ({len(names)} images{f', {size}px' if size else ''}), "
              f"preset {preset}, seed {seed}" + (f", fidelity {fidelity}" if fidelity is not None else ""))
