@@ -71,15 +71,18 @@ def _cached_pipeline(options: RestoreOptions):
     return _build_pipeline(options)
 
 
-def _build_pipeline(options: RestoreOptions):
-    cfg = models.get_model_config(options.model)
-    weights = options.weights
-    if not cfg.has_weights and weights == "default":
-        weights = None
-    restorer = models.create_restorer(options.model, weights=weights, device=options.device)
+def _build_pipeline(options: RestoreOptions, restorer=None, detector=None):
+    """The pipeline for ``options``; ``restorer``/``detector`` replace the ones it would load
+    (the Ray engine splits a restore into stages, :mod:`hiface.cluster`)."""
+    if restorer is None:
+        cfg = models.get_model_config(options.model)
+        weights = options.weights
+        if not cfg.has_weights and weights == "default":
+            weights = None
+        restorer = models.create_restorer(options.model, weights=weights, device=options.device)
     det_kw = {"weights": options.detector_weights or "default"} if options.detector == "retinaface" else {}
 
-    return FacePipeline(restorer, options.detector, upscale=options.upscale,
+    return FacePipeline(restorer, options.detector if detector is None else detector, upscale=options.upscale,
                         only_center_face=options.only_center_face, batch_size=options.batch_size,
                         fidelity=options.fidelity, colorize=options.colorize, detector_kwargs=det_kw,
                         bg_upsampler=create_bg_upsampler(options.bg_upsampler, device=options.device),
