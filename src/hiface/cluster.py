@@ -42,8 +42,8 @@ from .photo import VIDEO_EXTS, RestoreOptions
 
 __all__ = ["init_ray", "restore_files_ray", "CRASH_ENV"]
 
-#: test hook: a file path; the first restore actor to reach its second batch creates it and exits
-#: the process (a killed worker), so tests can check that Ray restarts it and loses nothing
+#: test hook: ``PATH[:N]``; the first restore actor to reach its N-th batch (default 2) creates PATH
+#: and exits the process (a killed worker), so tests can check that Ray restarts it and loses nothing
 CRASH_ENV = "HIFACE_RAY_TEST_CRASH"
 _ERRORS = (HifaceError, ValueError, OSError, MemoryError, RuntimeError)
 
@@ -166,7 +166,8 @@ class _RestoreActor:
 
         self.options, self.outdir, self.kw = options, outdir, kw
         self.pipe = load_pipeline(options, cache=False)
-        self.crash_marker, self.calls = crash_marker, 0
+        path, _, at = (crash_marker or "").rpartition(":") if ":" in (crash_marker or "") else (crash_marker, "", "2")
+        self.crash_marker, self.crash_at, self.calls = path or None, int(at or 2), 0
 
     def _video(self, path: str, root: str, replace: bool) -> tuple[bytes, str]:
         from .photo import restore_file
@@ -182,7 +183,7 @@ class _RestoreActor:
         from .faces.pipeline import _to_batch
 
         self.calls += 1
-        if self.crash_marker and self.calls == 2 and not os.path.exists(self.crash_marker):
+        if self.crash_marker and self.calls == self.crash_at and not os.path.exists(self.crash_marker):
             Path(self.crash_marker).write_text(str(os.getpid()))
             os._exit(1)  # test hook: a worker killed mid-run
         n = len(batch["i"])
