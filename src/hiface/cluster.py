@@ -38,6 +38,7 @@ import numpy as np
 
 from . import jobs
 from .errors import HifaceError, UnavailableError
+from .faces.staged import ReplayDetector, ReplayRestorer, restore_many
 from .photo import VIDEO_EXTS, RestoreOptions
 
 __all__ = ["init_ray", "restore_files_ray", "CRASH_ENV"]
@@ -89,37 +90,6 @@ def _reason(e: BaseException) -> str:
     return f"unexpected error ({type(e).__name__}: {e})"
 
 
-# -- replay: the pieces stage 3 hands to the ordinary pipeline ------------------------------------
-class _ReplayDetector:
-    """Returns the faces stage 1 found."""
-
-    def __init__(self, faces):
-        self.faces = faces
-
-    def __call__(self, image):
-        return list(self.faces)
-
-
-def _replay_restorer(cfg, outputs: np.ndarray | None = None, info: list | None = None):
-    """A :class:`~hiface.restorers.base.Restorer` without a network: the model's metadata (size,
-    template, fidelity semantics) and, in :meth:`restore`, the outputs stage 2 computed."""
-    from .restorers.base import Restorer
-
-    class Replay(Restorer):
-        def restore(self, faces, fidelity=None, batch_size=None, *, info=None, **kwargs):  # type: ignore[override]
-            import torch
-
-            if self._outputs is None or len(self._outputs) != faces.shape[0]:
-                raise HifaceError("the Ray engine's restored faces do not match the photo's faces")
-            if info is not None:
-                info += self._info
-            return torch.from_numpy(self._outputs)
-
-    r = Replay(None, cfg)
-    r._outputs, r._info = outputs, list(info or [])
-    return r
-
-
 _STAGE_PIPES: dict = {}
 
 
@@ -129,7 +99,8 @@ def _meta_pipeline(options: RestoreOptions):
     from .photo import _build_pipeline
 
     if options not in _STAGE_PIPES:
-        _STAGE_PIPES[options] = _build_pipeline(options, restorer=_replay_restorer(models.get_model_config(options.model)))
+        cfg = models.get_model_config(options.model)
+        _STAGE_PIPES[options] = _build_pipeline(options, restorer=ReplayRestorer(cfg))
     return _STAGE_PIPES[options]
 
 
@@ -180,8 +151,6 @@ class _RestoreActor:
         return pickle.dumps({"done": [str(fr.output)], "n_faces": fr.n_faces, "notes": [], "no_face": False}), ""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from .faces.pipeline import _to_batch
-
         self.calls += 1
         if self.crash_marker and self.calls == self.crash_at and not os.path.exists(self.crash_marker):
             Path(self.crash_marker).write_text(str(os.getpid()))
@@ -200,11 +169,8 @@ class _RestoreActor:
         counts = [0 if d is None or d["crops"] is None else len(d["crops"]) for d in loaded]
         if sum(counts):
             crops = [c for d in loaded if d is not None and d["crops"] is not None for c in d["crops"]]
-            info: list = []
             try:
-                y = self.pipe.restorer.restore(_to_batch(crops), fidelity=self.pipe.fidelity,
-                                               batch_size=self.pipe.batch_size, info=info)
-                y = y.detach().float().cpu().numpy()
+                y, info = restore_many(self.pipe, crops)
             except _ERRORS as e:
                 y, why = None, _reason(e)
             start = 0
@@ -242,8 +208,8 @@ def _write(row: dict, options: RestoreOptions, outdir: str, kw: dict) -> dict:
         from . import models
         from .photo import _build_pipeline, restore_file
 
-        restorer = _replay_restorer(models.get_model_config(options.model), d["outputs"], d["info"])
-        pipe = _build_pipeline(options, restorer=restorer, detector=_ReplayDetector(d["faces"]))
+        restorer = ReplayRestorer(models.get_model_config(options.model), d["outputs"], d["info"])
+        pipe = _build_pipeline(options, restorer=restorer, detector=ReplayDetector(d["faces"]))
         fr = restore_file(path, outdir, pipe, root=root, ext=kw["ext"], save_faces=kw["save_faces"],
                           compare=kw["compare"], overwrite=kw["overwrite"] or replace,
                           strip_metadata=kw["strip_metadata"], max_megapixels=kw["max_megapixels"])

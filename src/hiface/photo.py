@@ -349,8 +349,16 @@ def _write_decisions(dst: Path, src: Path, pipe, res, *, overwrite: bool = False
 
 
 def _restore_video(pipe, src: Path, dst: Path, *, aligned, guide, guide_face, overwrite, progress=None) -> int:
-    """Run every frame through ``pipe``; returns the number of faces restored over all frames."""
+    """Run every frame through ``pipe``; returns the number of faces restored over all frames.
+    Whole frames: a few at a time, faces of several frames per model call, landmarks smoothed
+    over time (:func:`hiface.faces.video.restore_frames`)."""
     count = [0]
+    if not aligned and guide is None:
+        from .faces.video import restore_frames
+
+        process_video(src, dst, None, overwrite=overwrite, progress=progress,
+                      stream=lambda frames: restore_frames(pipe, frames, counter=count))
+        return count[0]
 
     def fn(frame):
         res = pipe(frame.astype(np.float32) / 255.0, aligned=aligned, guide=guide, guide_face=guide_face)
