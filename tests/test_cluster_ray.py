@@ -33,6 +33,7 @@ def ray_session():
     from hiface.cluster import init_ray
 
     ray = init_ray(num_cpus=2)
+    assert ray.nodes()[0]["NodeManagerAddress"] == "127.0.0.1"  # a local Ray listens on the loopback only
     yield ray
     ray.shutdown()
 

@@ -77,6 +77,11 @@ def init_ray(address: str | None = None, *, num_cpus: int | None = None, quiet: 
         if address:
             ray.init(address=address, **kw)
         else:
+            # a local Ray listens on the loopback only: ray.init swaps 127.0.0.1 for the machine's
+            # address unless "clusters" are off (as on macOS/Windows; the flag is read at import)
+            from ray._private import ray_constants
+
+            ray_constants.ENABLE_RAY_CLUSTER = False
             ray.init(num_cpus=num_cpus, _node_ip_address="127.0.0.1", **kw)
     except ConnectionError as e:
         raise HifaceError(f"cannot reach the Ray cluster at {address}: {e} (start one with `ray start --head`)") \
