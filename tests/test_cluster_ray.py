@@ -125,3 +125,15 @@ def test_ray_cli(ray_session, photos, tmp_path):
     r = CliRunner().invoke(cli, ["restore", str(photos / "face_tiny.png"), "-o", str(tmp_path / "o3"),
                                  "--address", "auto"])
     assert r.exit_code != 0 and "--address needs --engine ray" in r.output
+
+
+def test_ray_video_is_restored_by_an_actor(ray_session, tmp_path):
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    from hiface.cluster import restore_files_ray
+    from test_video import _face_video
+
+    (tmp_path / "in").mkdir()
+    src = _face_video(tmp_path / "in" / "clip.mp4", n=3, fps=10, audio=False)
+    s = restore_files_ray([(src, src.parent)], tmp_path / "out", RestoreOptions(model="identity", upscale=1))
+    assert len(s.done) == 1 and s.done[0].info.n_faces == 3, s.to_dict()
+    assert imageio_ffmpeg.count_frames_and_secs(str(tmp_path / "out" / "clip.mp4"))[0] == 3

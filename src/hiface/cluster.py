@@ -10,7 +10,7 @@ Stages (each photo is one row; rows stream through, so memory is bounded by what
    chunks of ``batch_size`` faces; videos are restored whole here (frame by frame, as locally);
 3. **paste back + encode + write** (CPU tasks): :func:`hiface.photo.restore_file` again, with a
    pipeline whose detector and restorer *replay* the faces of stage 1 and the model outputs of
-   stage 2 -- so every option (alpha, 16 bit, gray, EXIF/ICC, ``--compare``, ``--save-faces``)
+   stage 2 (:mod:`hiface.faces.staged`) -- so every option (alpha, 16 bit, gray, EXIF/ICC, ``--compare``, ``--save-faces``)
    writes what the local engine writes, through the same code.
 
 The driver keeps the job record (:meth:`hiface.jobs.Job.run_many`: the same ``.hiface-job.jsonl``,
