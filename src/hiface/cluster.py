@@ -13,6 +13,10 @@ Stages (each photo is one row; rows stream through, so memory is bounded by what
    stage 2 (:mod:`hiface.faces.staged`) -- so every option (alpha, 16 bit, gray, EXIF/ICC, ``--compare``, ``--save-faces``)
    writes what the local engine writes, through the same code.
 
+Outputs are written with ``overwrite``: every task was claimed under its lock after the
+pre-flight found no output in the way (or only this job's own, from an interrupted run), so
+what a stage finds there is its own earlier attempt (a task Ray retried after a worker died).
+
 The driver keeps the job record (:meth:`hiface.jobs.Job.run_many`: the same ``.hiface-job.jsonl``,
 locks and resume as the local engine), so a re-run skips what is done. A file that fails is
 reported with its reason and the rest go on; an actor that dies (a killed process, a lost node)
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -142,15 +147,14 @@ class _RestoreActor:
 
         self.options, self.outdir, self.kw = options, outdir, kw
         self.pipe = load_pipeline(options, cache=False)
-        path, _, at = (crash_marker or "").rpartition(":") if ":" in (crash_marker or "") else (crash_marker, "", "2")
-        self.crash_marker, self.crash_at, self.calls = path or None, int(at or 2), 0
+        m = re.fullmatch(r"(.+?)(?::(\d+))?", crash_marker or "")
+        self.crash_marker, self.crash_at, self.calls = (m[1], int(m[2] or 2), 0) if m else (None, 0, 0)
 
-    def _video(self, path: str, root: str, replace: bool) -> tuple[bytes, str]:
+    def _video(self, path: str, root: str) -> tuple[bytes, str]:
         from .photo import restore_file
 
         try:
-            fr = restore_file(path, self.outdir, self.pipe, root=root or None, ext=self.kw["ext"],
-                              overwrite=self.kw["overwrite"] or replace)
+            fr = restore_file(path, self.outdir, self.pipe, root=root or None, ext=self.kw["ext"], overwrite=True)
         except _ERRORS as e:
             return b"", _reason(e)
         return pickle.dumps({"done": [str(fr.output)], "n_faces": fr.n_faces, "notes": [], "no_face": False}), ""
@@ -167,8 +171,7 @@ class _RestoreActor:
             if errors[k]:
                 continue
             if Path(str(batch["path"][k])).suffix.lower() in VIDEO_EXTS:
-                payloads[k], errors[k] = self._video(str(batch["path"][k]), str(batch["root"][k]),
-                                                     bool(batch["replace"][k]))
+                payloads[k], errors[k] = self._video(str(batch["path"][k]), str(batch["root"][k]))
                 continue
             loaded[k] = pickle.loads(payloads[k])
         counts = [0 if d is None or d["crops"] is None else len(d["crops"]) for d in loaded]
@@ -193,7 +196,7 @@ class _RestoreActor:
         for k in range(n):
             if loaded[k] is not None and counts[k] == 0:
                 payloads[k] = pickle.dumps({"faces": loaded[k]["faces"], "outputs": None, "info": []})
-        return {**{c: batch[c] for c in ("i", "path", "root", "replace")}, "error": np.array(errors, dtype=object),
+        return {**{c: batch[c] for c in ("i", "path", "root")}, "error": np.array(errors, dtype=object),
                 "payload": np.array(payloads, dtype=object)}
 
 
@@ -204,7 +207,7 @@ def _write(row: dict, options: RestoreOptions, outdir: str, kw: dict) -> dict:
     out = {"i": i, "error": str(row["error"]), "payload": b""}
     if out["error"]:
         return out
-    path, root, replace = str(row["path"]), str(row["root"]) or None, bool(row["replace"])
+    path, root = str(row["path"]), str(row["root"]) or None
     d = pickle.loads(row["payload"])
     if "done" in d:  # a video, finished by the actor
         out["payload"] = row["payload"]
@@ -216,7 +219,7 @@ def _write(row: dict, options: RestoreOptions, outdir: str, kw: dict) -> dict:
         restorer = ReplayRestorer(models.get_model_config(options.model), d["outputs"], d["info"])
         pipe = _build_pipeline(options, restorer=restorer, detector=ReplayDetector(d["faces"]))
         fr = restore_file(path, outdir, pipe, root=root, ext=kw["ext"], save_faces=kw["save_faces"],
-                          compare=kw["compare"], overwrite=kw["overwrite"] or replace,
+                          compare=kw["compare"], overwrite=True,
                           strip_metadata=kw["strip_metadata"], max_megapixels=kw["max_megapixels"])
         out["payload"] = pickle.dumps({"done": [str(p) for p in [*fr.extra_outputs, fr.output]],
                                        "n_faces": fr.n_faces, "notes": fr.notes, "no_face": fr.no_face})
@@ -285,7 +288,7 @@ def restore_files_ray(items: Sequence[tuple[Path, Path]], outdir: str | os.PathL
     ray = init_ray(address)
     n_actors, cpus, gpus = _resources(ray, actors)
     actor_opts = options.replace(device="cuda") if gpus and options.device == "cpu" else options
-    kw = {"ext": ext, "save_faces": save_faces, "compare": compare, "overwrite": overwrite,
+    kw = {"ext": ext, "save_faces": save_faces, "compare": compare,
           "strip_metadata": strip_metadata, "max_megapixels": max_megapixels}
 
     def launch(tasks: list[jobs.Task]) -> Iterator[tuple[jobs.Task, Any, str, Any]]:
@@ -297,8 +300,8 @@ def restore_files_ray(items: Sequence[tuple[Path, Path]], outdir: str | os.PathL
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False  # the driver shows one bar over files
         ctx.print_on_execution_start = False
-        ds = ray.data.from_items([{"i": i, "path": str(t.source), "root": "" if t.data is None else str(t.data),
-                                   "replace": bool(t.replace)} for i, t in by_i.items()],
+        ds = ray.data.from_items([{"i": i, "path": str(t.source), "root": "" if t.data is None else str(t.data)}
+                                  for i, t in by_i.items()],
                                  override_num_blocks=min(len(by_i), 64))
         with warnings.catch_warnings():  # max_retries & co. as keywords: deprecated after the pinned 2.60
             warnings.filterwarnings("ignore", message=".*ray_remote_args. is deprecated", category=DeprecationWarning)

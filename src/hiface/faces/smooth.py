@@ -7,6 +7,10 @@ follows faces from frame to frame (greedy box IoU) and runs a **One-Euro filter*
 & Vogel, CHI 2012) per face track on all its points at once: a low-pass whose cut-off rises with
 the speed of the face, so a still face is held steady and a moving one is followed without lag.
 Speeds are measured in eye distances per frame, so one setting suits every face size.
+
+Defaults (min_cutoff 0.02 cycles/frame, beta 10), on a synthetic track of 68 points with 1 px
+detector noise: jitter 1.14 -> 0.23 px/frame; a face moving 0.5 or 3 px/frame is followed within
+0.60 / 0.78 px (the raw detector: 0.80). bench/README.md has the video measurements.
 """
 from __future__ import annotations
 
