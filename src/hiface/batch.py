@@ -28,7 +28,8 @@ from .errors import HifaceError, flag
 from .io import IMAGE_EXTS
 from .photo import VIDEO_EXTS, RestoreOptions
 
-__all__ = ["RESTORE_EXTS", "ConflictError", "restore_settings", "fidelity_settings", "check_folders", "plan_tasks", "restore_files",
+__all__ = ["RESTORE_EXTS", "ConflictError", "restore_settings", "fidelity_settings", "check_folders", "plan_tasks", "prepare_job",
+           "restore_files",
            "weights_identity"]
 
 #: what folder inputs contribute: images, GIFs (first frame, with a note) and videos
@@ -145,6 +146,29 @@ def plan_tasks(items: Iterable[tuple[Path, Path]], outdir: str | os.PathLike, *,
     return tasks
 
 
+def prepare_job(items: Sequence[tuple[Path, Path]], outdir: str | os.PathLike, options: RestoreOptions, *,
+                aligned: bool = False, ext: str = "auto", save_faces: bool = False, compare: bool = False,
+                guide: str | os.PathLike | None = None, guide_face: int | None = None, save_warped: bool = False,
+                strip_metadata: bool = False, overwrite: bool = False,
+                on_note: Callable[[str], None] | None = None):
+    """The checks every engine runs before restoring anything (see :func:`restore_files`):
+    returns ``(outdir, job, preflight, skipped outcomes)``; raises on conflicts."""
+    outdir = jobs.prepare_outdir(outdir)
+    items, dropped = check_folders(items, outdir)
+    if dropped and on_note:
+        on_note(f"skipped {dropped} file(s) inside the output folder {outdir} (earlier outputs)")
+    if not items:
+        raise HifaceError(f"no inputs left: all are inside the output folder {outdir}")
+    settings = restore_settings(options, aligned=aligned, ext=ext, save_faces=save_faces, compare=compare,
+                                save_warped=save_warped, guide=guide, guide_face=guide_face,
+                                strip_metadata=strip_metadata)
+    job = jobs.Job(outdir, settings, overwrite=overwrite)
+    pf = job.preflight(plan_tasks(items, outdir, ext=ext, compare=compare))
+    if pf.conflicts:
+        raise ConflictError(pf.conflicts)
+    return outdir, job, pf, [jobs.Outcome(t, "skipped", why) for t, why in pf.skip]
+
+
 def restore_files(items: Sequence[tuple[Path, Path]], outdir: str | os.PathLike, options: RestoreOptions | None = None,
                   *, pipeline=None, aligned: bool = False, ext: str = "auto", save_faces: bool = False,
                   compare: bool = False, guide: str | os.PathLike | None = None, guide_face: int | None = None,
@@ -169,20 +193,10 @@ def restore_files(items: Sequence[tuple[Path, Path]], outdir: str | os.PathLike,
     options = options or RestoreOptions()
     if max_megapixels is None:
         max_megapixels = DEFAULT_MAX_MEGAPIXELS
-    outdir = jobs.prepare_outdir(outdir)
-    items, dropped = check_folders(items, outdir)
-    if dropped and on_note:
-        on_note(f"skipped {dropped} file(s) inside the output folder {outdir} (earlier outputs)")
-    if not items:
-        raise HifaceError(f"no inputs left: all are inside the output folder {outdir}")
-    settings = restore_settings(options, aligned=aligned, ext=ext, save_faces=save_faces, compare=compare,
-                                save_warped=save_warped, guide=guide, guide_face=guide_face,
-                                strip_metadata=strip_metadata)
-    job = jobs.Job(outdir, settings, overwrite=overwrite)
-    pf = job.preflight(plan_tasks(items, outdir, ext=ext, compare=compare))
-    if pf.conflicts:
-        raise ConflictError(pf.conflicts)
-    skipped = [jobs.Outcome(t, "skipped", why) for t, why in pf.skip]
+    outdir, job, pf, skipped = prepare_job(items, outdir, options, aligned=aligned, ext=ext, save_faces=save_faces,
+                                           compare=compare, guide=guide, guide_face=guide_face,
+                                           save_warped=save_warped, strip_metadata=strip_metadata,
+                                           overwrite=overwrite, on_note=on_note)
     if not pf.run:
         return jobs.Summary(outcomes=skipped)
 

@@ -426,6 +426,75 @@ class Job:
         self.record.tasks[task.key] = e
 
     # -- running --------------------------------------------------------------------------
+    def _claim(self, task: Task) -> Outcome | None:
+        """Under the task's lock: re-check it (another process may have finished it meanwhile);
+        None and a "started" record when it is to run, else its skipped/failed outcome."""
+        self.record.refresh()
+        d = self.decide(task) if not self.overwrite else Decision("run")
+        if d.action == "skip" and not self.overwrite:
+            return Outcome(task, "skipped", d.reason)
+        if d.action == "conflict" and not self.overwrite:
+            return Outcome(task, "failed", f"{d.reason} (use {flag('--overwrite', 'overwrite=True')} to replace)")
+        self._mark(task, "started")  # outputs written before "done" are known to be ours
+        return None
+
+    def run_many(self, tasks: Sequence[Task],
+                 launch: Callable[[list[Task]], Iterable[tuple[Task, Sequence[Path] | None, str, Any]]], *,
+                 on_outcome: Callable[[Outcome], None] | None = None) -> Summary:
+        """:meth:`run` for engines that work on many tasks at once (``hiface restore --engine ray``):
+        every task is locked and claimed first, then ``launch(claimed tasks)`` yields
+        ``(task, outputs written, "", info)`` or ``(task, None, reason, None)`` as each one finishes,
+        in any order; each is recorded (same record, same locks as :meth:`run`) and its lock
+        released at once. Ctrl-C stops it: tasks not reported are in ``not_done`` (their
+        "started" records make a re-run replace what they may have written)."""
+        summary = Summary()
+        locks: dict[str, Path] = {}
+        claimed: list[Task] = []
+
+        def emit(out: Outcome) -> None:
+            summary.outcomes.append(out)
+            if on_outcome is not None:
+                on_outcome(out)
+
+        try:
+            for task in tasks:
+                lock, who = self.try_lock(task)
+                if lock is None:
+                    emit(Outcome(task, "busy", who))
+                    continue
+                out = self._claim(task)
+                if out is not None:
+                    lock.unlink(missing_ok=True)
+                    emit(out)
+                    continue
+                locks[task.key] = lock
+                claimed.append(task)
+            reported: set[str] = set()
+            for task, written, reason, info in launch(claimed):
+                if written is None:
+                    self.mark_failed(task, reason)
+                    out = Outcome(task, "failed", reason)
+                else:
+                    self.mark_done(task, written)
+                    out = Outcome(task, "done", outputs=list(written), info=info)
+                reported.add(task.key)
+                lk = locks.pop(task.key, None)
+                if lk is not None:
+                    lk.unlink(missing_ok=True)
+                emit(out)
+            for task in claimed:  # an engine that lost a task without saying why
+                if task.key not in reported:
+                    self.mark_failed(task, "lost by the engine (no result came back)")
+                    emit(Outcome(task, "failed", "lost by the engine (no result came back)"))
+        except KeyboardInterrupt:
+            summary.interrupted = True
+            done = {o.task.key for o in summary.outcomes}
+            summary.not_done = [t for t in tasks if t.key not in done]
+        finally:
+            for lk in locks.values():
+                lk.unlink(missing_ok=True)
+        return summary
+
     def run(self, tasks: Sequence[Task], fn: Callable[[Task], tuple[Sequence[Path], Any]], *,
             errors: tuple[type[BaseException], ...] = (HifaceError,),
             on_outcome: Callable[[Outcome], None] | None = None,
@@ -444,15 +513,8 @@ class Job:
                     if not got:
                         out = Outcome(task, "busy", who)
                     else:
-                        self.record.refresh()  # another process may have finished it meanwhile
-                        d = self.decide(task) if not self.overwrite else Decision("run")
-                        if d.action == "skip" and not self.overwrite:
-                            out = Outcome(task, "skipped", d.reason)
-                        elif d.action == "conflict" and not self.overwrite:
-                            out = Outcome(task, "failed", f"{d.reason} (use {flag('--overwrite', 'overwrite=True')} "
-                                                          "to replace)")
-                        else:
-                            self._mark(task, "started")  # outputs written before "done" are known to be ours
+                        out = self._claim(task)
+                        if out is None:
                             try:
                                 written, info = fn(task)
                             except errors as e:  # noqa: PERF203

@@ -73,19 +73,22 @@ def _cached_pipeline(options: RestoreOptions):
     return _build_pipeline(options)
 
 
-def _build_pipeline(options: RestoreOptions):
-    cfg = models.get_model_config(options.model)
-    weights = options.weights
-    if not cfg.has_weights and weights == "default":
-        weights = None
+def _build_pipeline(options: RestoreOptions, restorer=None, detector=None):
+    """The pipeline for ``options``; ``restorer``/``detector`` replace the ones it would load
+    (the Ray engine splits a restore into stages, :mod:`hiface.cluster`)."""
     from .runtime import resolve_device
 
     device = resolve_device(options.device)
-    restorer = models.create_restorer(options.model, weights=weights, device=device, half=options.half,
-                                      backend=options.backend)
+    if restorer is None:
+        cfg = models.get_model_config(options.model)
+        weights = options.weights
+        if not cfg.has_weights and weights == "default":
+            weights = None
+        restorer = models.create_restorer(options.model, weights=weights, device=device, half=options.half,
+                                          backend=options.backend)
     det_kw = {"weights": options.detector_weights or "default"} if options.detector == "retinaface" else {}
 
-    return FacePipeline(restorer, options.detector, upscale=options.upscale,
+    return FacePipeline(restorer, options.detector if detector is None else detector, upscale=options.upscale,
                         only_center_face=options.only_center_face, batch_size=options.batch_size,
                         fidelity=options.fidelity, colorize=options.colorize, detector_kwargs=det_kw,
                         bg_upsampler=create_bg_upsampler(options.bg_upsampler, device=device),
@@ -352,8 +355,16 @@ def _write_decisions(dst: Path, src: Path, pipe, res, *, overwrite: bool = False
 
 
 def _restore_video(pipe, src: Path, dst: Path, *, aligned, guide, guide_face, overwrite, progress=None) -> int:
-    """Run every frame through ``pipe``; returns the number of faces restored over all frames."""
+    """Run every frame through ``pipe``; returns the number of faces restored over all frames.
+    Whole frames: a few at a time, faces of several frames per model call, landmarks smoothed
+    over time (:func:`hiface.faces.video.restore_frames`)."""
     count = [0]
+    if not aligned and guide is None:
+        from .faces.video import restore_frames
+
+        process_video(src, dst, None, overwrite=overwrite, progress=progress,
+                      stream=lambda frames: restore_frames(pipe, frames, counter=count))
+        return count[0]
 
     def fn(frame):
         res = pipe(frame.astype(np.float32) / 255.0, aligned=aligned, guide=guide, guide_face=guide_face)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -108,10 +108,14 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame)
 
 
-def process_video(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[np.ndarray], np.ndarray], *,
-                  overwrite: bool = False, quality: float = 8, progress: Callable | None = None) -> dict:
+def process_video(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[np.ndarray], np.ndarray] | None, *,
+                  overwrite: bool = False, quality: float = 8, progress: Callable | None = None,
+                  stream: Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]] | None = None) -> dict:
     """Apply ``fn`` (uint8 RGB frame -> uint8 RGB frame, any fixed size) to every frame of
-    ``src`` and write ``dst`` with the source fps and audio. Returns {frames, fps, size, audio}."""
+    ``src`` and write ``dst`` with the source fps and audio. Returns {frames, fps, size, audio}.
+    ``stream`` instead of ``fn``: a generator from the frames to the output frames, in order
+    (e.g. :func:`hiface.faces.video.restore_frames`, which works on a few frames at a time).
+    Frames are decoded and encoded as they go: memory does not grow with the length."""
     import imageio_ffmpeg
 
     src, dst = Path(src), Path(dst)
@@ -133,8 +137,9 @@ def process_video(src: str | os.PathLike, dst: str | os.PathLike, fn: Callable[[
             it = read_video_frames(src)
             if progress is not None:
                 it = progress(_Sized(it, info.n_frames) if info.n_frames else it)
-            for frame in it:
-                out = _even(np.asarray(fn(frame), dtype=np.uint8))
+            outs = stream(iter(it)) if stream is not None else (fn(frame) for frame in it)
+            for out in outs:
+                out = _even(np.asarray(out, dtype=np.uint8))
                 if writer is None:
                     size = (out.shape[1], out.shape[0])
                     codec = "mpeg4" if dst.suffix.lower() == ".avi" else "libx264"

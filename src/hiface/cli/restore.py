@@ -121,6 +121,11 @@ def _model_help() -> str:
                                                       "(default: kept, orientation reset; ICC profiles are always kept).")
 @click.option("--max-megapixels", type=click.FloatRange(min=0), default=100, show_default=True,
               help="Refuse photos whose restored size would exceed this (0 = no limit).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: run on Ray Data (pip install 'hiface[cluster]'): a local Ray using this machine's "
+                   "cores, or the cluster at --address; same outputs and job record as local.")
+@click.option("--address", default=None, metavar="auto|HOST:PORT",
+              help="With --engine ray: join this Ray cluster (see `ray start --head`) instead of starting one.")
 @click.option("--progress/--no-progress", "show_progress", default=None,
               help="Force the progress bars on/off (default: on when stderr is a terminal).")
 @click.pass_context
@@ -128,7 +133,7 @@ def _model_help() -> str:
 def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, fidelity, detector,
             detector_weights, only_center_face, aligned, crop_template, save_faces, compare, colorize, ext,
             batch_size, guide, guide_face, save_warped, bg_upsampler, paste_mask, no_color_match, device, half, backend,
-            recursive, overwrite, strip_metadata, max_megapixels, show_progress):
+            recursive, overwrite, strip_metadata, max_megapixels, engine, address, show_progress):
     """Restore the faces in photos, folders or videos.
 
     Each face is detected, aligned to the model's template, restored (all faces of a photo
@@ -188,7 +193,16 @@ def restore(ctx: click.Context, inputs, outdir: Path, model, weights, upscale, f
             report.add_ok(o.task.source)
 
     t0 = time.time()
-    summary = restore_files(
+    if address and engine != "ray":
+        raise click.UsageError("--address needs --engine ray")
+    restore_fn = restore_files
+    if engine == "ray":
+        import functools
+
+        from ..cluster import restore_files_ray
+
+        restore_fn = functools.partial(restore_files_ray, address=address)
+    summary = restore_fn(
         items, outdir, opts, aligned=aligned, ext=ext, save_faces=save_faces, compare=compare, guide=guide,
         guide_face=guide_face, save_warped=save_warped, strip_metadata=strip_metadata,
         max_megapixels=max_megapixels, overwrite=overwrite, on_outcome=on_outcome, on_note=report.note,
