@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from hiface.upscale.tile import target_size, tile_grid, tiled_upscale
-from hiface.upscale.upsampler import RealESRGANUpsampler, create_bg_upsampler
+from hiface.upscale.upsampler import SECONDS_PER_MP_CPU, RealESRGANUpsampler, create_bg_upsampler
 
 
 class TinySR(nn.Module):
@@ -149,5 +149,5 @@ def test_missing_weight_package_is_a_clear_error(monkeypatch):
 def test_time_estimate_scales_with_area():
     up = RealESRGANUpsampler("realesrgan", net=TinySR().eval(), progress=False)
     small, big = up.estimate_seconds(100, 100), up.estimate_seconds(3000, 4000)
-    assert small == pytest.approx(0.01 * 4000.0) and big > 1200 * small
+    assert small == pytest.approx(0.01 * SECONDS_PER_MP_CPU["realesrgan"]) and big > 1200 * small
     assert RealESRGANUpsampler("tiny", net=TinySR().eval(), progress=False).estimate_seconds(10, 10) is None

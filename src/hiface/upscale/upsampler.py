@@ -20,11 +20,11 @@ __all__ = ["BG_UPSAMPLERS", "RealESRGANUpsampler", "create_bg_upsampler", "defau
 
 BG_UPSAMPLERS = (*UPSAMPLER_MODELS, "lanczos", "none")
 
-#: seconds per *input* megapixel, one tile without context, measured on the 2-core development
-#: CPU while heavily shared (load 10-13; float32, torch 2.13, channels-last; bench/README.md):
-#: the fastest of 10 runs, so the estimate printed before long CPU jobs is a rough upper bound
-#: on such a machine. The context pixels of the tiles are added on top.
-SECONDS_PER_MP_CPU: dict[str, float] = {"realesrgan": 4000.0, "realesrgan-anime": 900.0, "realesrgan-fast": 110.0}
+#: seconds per *input* megapixel, one 256² tile without context, measured on the idle 2-core
+#: development CPU (load ~1; float32, torch 2.13, channels-last, 2 threads; bench/README.md,
+#: ``bench/upscale_speed.py``): a machine whose cores are busy with other work takes several
+#: times longer. The context pixels of the tiles are added on top.
+SECONDS_PER_MP_CPU: dict[str, float] = {"realesrgan": 240.0, "realesrgan-anime": 80.0, "realesrgan-fast": 7.0}
 
 #: context pixels per tile side: the SRVGG net's receptive-field radius is 18 px; RRDBNet's is
 #: larger in theory but its effective one is a few pixels (tiled vs untiled: bench/README.md)
