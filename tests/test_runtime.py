@@ -164,3 +164,13 @@ def test_restorer_half_runs_the_network_under_autocast_and_returns_float32():
         h.remove()
     assert seen == [torch.bfloat16] and y.dtype == torch.float32 and y.shape == x.shape
     assert (y - ref).abs().max().item() < 0.05
+
+
+def test_default_batch_size_is_small_on_cpu_and_used_when_none_is_given():
+    from hiface.photo import RestoreOptions, _build_pipeline
+    from hiface.runtime import default_batch_size
+
+    assert default_batch_size("cpu") == 2  # bigger CPU batches are slower per face (bench/README.md)
+    assert default_batch_size("cuda:0") == 8 and default_batch_size("mps") == 8
+    assert _build_pipeline(RestoreOptions(model="identity", device="cpu")).batch_size == 2
+    assert _build_pipeline(RestoreOptions(model="identity", device="cpu", batch_size=5)).batch_size == 5

@@ -54,7 +54,7 @@ class RestoreOptions:
     detector_weights: str | None = None  #: RetinaFace weight file (default: the cache)
     only_center_face: bool = False
     colorize: bool = False              #: keep the model's colours on grayscale photos
-    batch_size: int | None = 8          #: faces per model call
+    batch_size: int | None = None       #: faces per model call (None: 2 on a CPU, 8 on a GPU)
     bg_upsampler: str | None = None     #: realesrgan[-fast|-anime], lanczos, none; None: realesrgan on a CUDA GPU, else lanczos
     paste_mask: str = "face"            #: face (landmark outline) or box
     color_match: bool = True            #: low-frequency colour transfer before blending
@@ -76,7 +76,7 @@ def _cached_pipeline(options: RestoreOptions):
 def _build_pipeline(options: RestoreOptions, restorer=None, detector=None):
     """The pipeline for ``options``; ``restorer``/``detector`` replace the ones it would load
     (the Ray engine splits a restore into stages, :mod:`hiface.cluster`)."""
-    from .runtime import resolve_device
+    from .runtime import default_batch_size, resolve_device
 
     device = resolve_device(options.device)
     if restorer is None:
@@ -89,7 +89,8 @@ def _build_pipeline(options: RestoreOptions, restorer=None, detector=None):
     det_kw = {"weights": options.detector_weights or "default"} if options.detector == "retinaface" else {}
 
     return FacePipeline(restorer, options.detector if detector is None else detector, upscale=options.upscale,
-                        only_center_face=options.only_center_face, batch_size=options.batch_size,
+                        only_center_face=options.only_center_face,
+                        batch_size=options.batch_size or default_batch_size(device),
                         fidelity=options.fidelity, colorize=options.colorize, detector_kwargs=det_kw,
                         bg_upsampler=create_bg_upsampler(options.bg_upsampler, device=device),
                         paste_mask=options.paste_mask, color_match=options.color_match,

@@ -291,7 +291,7 @@ def build_app(root: Path, limits: Limits = Limits(), device: str = "cpu", allow_
             yield (_status_md([f"{model} cannot run offline yet. {c.how_to_get}"]),) + keep
             return
         settings = Settings(model=model, fidelity=None if fid_auto else float(fid), detector=detector,
-                            upscale=float(upscale), background=background, batch_size=int(batch_size))
+                            upscale=float(upscale), background=background, batch_size=int(batch_size) or None)
         s.runs += 1
         run_dir = s.dir / f"run{s.runs:03d}"
         results: list[PhotoResult] = []
@@ -373,7 +373,8 @@ def build_app(root: Path, limits: Limits = Limits(), device: str = "cpu", allow_
                 upscale = gr.Slider(1, 4, value=2, step=0.5, label="Up-scale (output size / input size)",
                                     elem_id="upscale")
                 with gr.Accordion("Advanced", open=False):
-                    batch = gr.Slider(1, 16, value=8, step=1, label="Faces per model call (--batch-size)",
+                    batch = gr.Slider(0, 16, value=0, step=1, label="Faces per model call (--batch-size; 0 = auto: "
+                                      "2 on a CPU, 8 on a GPU)",
                                       elem_id="batch-size")
                 with gr.Row():
                     run_btn = gr.Button("Restore", variant="primary", elem_id="restore")

@@ -135,7 +135,7 @@ class Settings:
     detector: str = "dlib"
     upscale: float = 2.0
     background: str = "lanczos"
-    batch_size: int = 8             #: faces per model call (``--batch-size``)
+    batch_size: int | None = None   #: faces per model call (``--batch-size``; None: the CLI's default)
 
 
 def restore_options(s: Settings, device: str = "auto") -> RestoreOptions:
@@ -150,7 +150,7 @@ def restore_options(s: Settings, device: str = "auto") -> RestoreOptions:
         raise HifaceError(f"unknown detector {s.detector!r}; choose one of {', '.join(DETECTOR_LABELS)}")
     fid = s.fidelity if c.supports_fidelity else None
     opts = RestoreOptions(model=s.model, device=device, upscale=float(s.upscale), fidelity=fid,
-                          detector=s.detector, batch_size=int(s.batch_size))
+                          detector=s.detector, batch_size=int(s.batch_size) if s.batch_size else None)
     changes = BACKGROUNDS[s.background][1]
     return opts.replace(**changes) if changes else opts
 
@@ -167,7 +167,7 @@ def cli_command(s: Settings, inputs: list[str], outdir: str = "restored/") -> st
         parts += ["--fidelity", f"{float(s.fidelity):g}"]
     if s.detector != "dlib":
         parts += ["--detector", s.detector]
-    if int(s.batch_size) != 8:
+    if s.batch_size:
         parts += ["--batch-size", str(int(s.batch_size))]
     for k, v in BACKGROUNDS[s.background][1].items():
         parts += [f"--{k.replace('_', '-')}", str(v)]
