@@ -13,7 +13,7 @@ from hiface.cli.main import main
 from hiface.errors import ConfigError, HifaceError
 from hiface.reproduce import BUDGETS, OUT_FILES, get_budget, select_faces
 from hiface.reproduce.ablation import VARIANTS
-from hiface.reproduce.subtasks import DEFAULT_MODEL, OPTIONAL_MODELS, SUBTASKS
+from hiface.reproduce.subtasks import DEFAULT_MODEL, DEFAULT_RAW, OPTIONAL_MODELS, SUBTASKS
 
 pytest.importorskip("matplotlib", reason="the reproduce extra (matplotlib) is not installed")
 
@@ -58,7 +58,7 @@ def test_tiny_run_writes_every_table_and_figure(runs):
     tables = _tables(md)
     # 7 sub-task tables, then the ablation's variant table and its per-run table
     assert len(tables) == len(SUBTASKS) + 2
-    rows_expected = [*BASELINES, DEFAULT_MODEL, *OPTIONAL_MODELS]
+    rows_expected = [*BASELINES, DEFAULT_MODEL, DEFAULT_RAW, *OPTIONAL_MODELS]
     for key, t in zip(SUBTASKS, tables):
         assert f"### {key}: " in md
         assert t[0] == ["method", *TINY_METRICS, "images", "FED/LLE faces"]
@@ -66,7 +66,9 @@ def test_tiny_run_writes_every_table_and_figure(runs):
         for r in t[1:4]:  # baselines and the default model have numbers (PSNR, SSIM) on 2 faces
             assert re.fullmatch(r"\d+\.\d\d", r[1]) and re.fullmatch(r"0\.\d{4}", r[2]) and r[-2] == "2", r
             assert r[3].startswith("n/a (NIQE needs")   # 64² faces: too small for NIQE, and it says so
-        for r in t[5:]:  # no official weights on the test machine
+        raw = t[1 + len(BASELINES) + 1]  # the raw network (--fidelity 1) has numbers too
+        assert re.fullmatch(r"\d+\.\d\d", raw[1]) and raw[-2] == "2", raw
+        for r in t[2 + len(BASELINES) + 1:]:  # no official weights on the test machine
             assert r[1:6] == ["weights not present"] * 5 and r[-2] == "0"
         assert (out / "subtasks" / key / "contact_sheet.jpg").is_file()
         assert (out / "subtasks" / key / "manifest.json").is_file()

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..degrade import Downsample, Preset, Range, get_preset
 from ..errors import HifaceError
 
-__all__ = ["SUBTASKS", "DEFAULT_MODEL", "OPTIONAL_MODELS", "subtask_presets", "probe_models", "run_subtasks",
-           "NOT_PRESENT"]
+__all__ = ["SUBTASKS", "DEFAULT_MODEL", "DEFAULT_RAW", "OPTIONAL_MODELS", "subtask_presets", "probe_models",
+           "run_subtasks", "NOT_PRESENT"]
 
 #: the shipped default restorer (always run)
 DEFAULT_MODEL = "hifacegan-lite"
+#: the same network scored raw (``--fidelity 1``): the default row is the model as shipped, with
+#: ``--fidelity auto``, which returns faces it judges undamaged unchanged; researchers compare networks
+DEFAULT_RAW = f"{DEFAULT_MODEL} (--fidelity 1)"
 #: run when their weights are present (hiface's cache or --weights); never downloaded here
 OPTIONAL_MODELS = ("hifacegan", "hifacegan-released", "gfpgan-1.3", "gfpgan-1.4", "codeformer")
 NOT_PRESENT = "weights not present"
@@ -86,12 +90,23 @@ def run_subtasks(holdout_dir: Path, out: Path, *, seed: int, size: int, metrics:
             write_benchmark(res)
             summaries = dict(res.summaries)
             methods = {m: dict(res.method_info[m]) for m in res.methods}
+            run_methods = list(res.run_methods)
+            if DEFAULT_MODEL in run_methods:  # the raw network as an extra row after the shipped default
+                raw = run_benchmark(replace(s, out=out / key / "raw", models=(DEFAULT_MODEL,), baselines=(),
+                                            weights={}, fidelity=1.0), progress=progress, note=note)
+                write_benchmark(raw)
+                order = list(summaries)
+                at = order.index(DEFAULT_MODEL) + 1
+                summaries = {k: summaries[k] for k in order[:at]} | {DEFAULT_RAW: raw.summaries[DEFAULT_MODEL]} | {
+                    k: summaries[k] for k in order[at:]}
+                methods[DEFAULT_RAW] = dict(raw.method_info[DEFAULT_MODEL])
+                run_methods.insert(run_methods.index(DEFAULT_MODEL) + 1, DEFAULT_RAW)
             for m in OPTIONAL_MODELS:
                 if m in absent:
                     summaries[m] = _absent_summary(res.metrics, absent[m])
                     methods[m] = {"kind": "model", "unavailable": f"{NOT_PRESENT}: {absent[m]}"}
             results[key] = {"title": SUBTASKS[key][0], "preset": preset.spec(), "metrics": res.metrics,
-                            "summaries": summaries, "methods": methods, "run_methods": res.run_methods,
+                            "summaries": summaries, "methods": methods, "run_methods": run_methods,
                             "names": res.names, "seconds": res.seconds}
     finally:
         if old is None:
