@@ -170,7 +170,7 @@ def test_default_batch_size_is_small_on_cpu_and_used_when_none_is_given():
     from hiface.photo import RestoreOptions, _build_pipeline
     from hiface.runtime import default_batch_size
 
-    assert default_batch_size("cpu") == 2  # bigger CPU batches are slower per face (bench/README.md)
+    assert default_batch_size("cpu") == 1  # bigger CPU batches are no faster per face (bench/README.md)
     assert default_batch_size("cuda:0") == 8 and default_batch_size("mps") == 8
-    assert _build_pipeline(RestoreOptions(model="identity", device="cpu")).batch_size == 2
+    assert _build_pipeline(RestoreOptions(model="identity", device="cpu")).batch_size == 1
     assert _build_pipeline(RestoreOptions(model="identity", device="cpu", batch_size=5)).batch_size == 5

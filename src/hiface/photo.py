@@ -54,7 +54,7 @@ class RestoreOptions:
     detector_weights: str | None = None  #: RetinaFace weight file (default: the cache)
     only_center_face: bool = False
     colorize: bool = False              #: keep the model's colours on grayscale photos
-    batch_size: int | None = None       #: faces per model call (None: 2 on a CPU, 8 on a GPU)
+    batch_size: int | None = None       #: faces per model call (None: 1 on a CPU, 8 on a GPU)
     bg_upsampler: str | None = None     #: realesrgan[-fast|-anime], lanczos, none; None: realesrgan on a CUDA GPU, else lanczos
     paste_mask: str = "face"            #: face (landmark outline) or box
     color_match: bool = True            #: low-frequency colour transfer before blending

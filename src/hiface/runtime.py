@@ -147,10 +147,12 @@ def resolve_device(device: str | None) -> str:
 
 
 def default_batch_size(device: str) -> int:
-    """Faces per model call when the user gives none: 2 on a CPU, 8 on a GPU. On the 2-core CPU
+    """Faces per model call when the user gives none: 1 on a CPU, 8 on a GPU. On the 2-core CPU
     the default model costs 0.29 / 0.28 / 0.32 / 0.46 s per face at batches of 1 / 2 / 4 / 8
-    (bench/README.md, "Idle machine"): bigger CPU batches only add cache misses."""
-    return 2 if str(device).split(":")[0] == "cpu" else 8
+    (bench/README.md, "Idle machine"): bigger CPU batches only add cache misses, and one face
+    per call makes every engine's output byte-identical (CPU convolutions are not
+    batch-invariant in the last bit; the Ray engine batches across photos) and progress per face."""
+    return 1 if str(device).split(":")[0] == "cpu" else 8
 
 
 def check_half(device: str, half: bool) -> None:

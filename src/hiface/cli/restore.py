@@ -91,7 +91,7 @@ def _model_help() -> str:
               help="Output format; auto keeps the input's (PNG when it has alpha or 16 bits).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="At most this many faces per model call (caps memory on crowded photos). "
-                   "Default: 2 on a CPU (bigger batches are slower per face there), 8 on a GPU.")
+                   "Default: 1 on a CPU (bigger batches are no faster per face there), 8 on a GPU.")
 @click.option("--guide", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Guided models (GFRNet): a clear photo of the same person as reference.")
 @click.option("--guide-face", type=click.IntRange(min=0), default=None,

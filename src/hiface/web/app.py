@@ -374,7 +374,7 @@ def build_app(root: Path, limits: Limits = Limits(), device: str = "cpu", allow_
                                     elem_id="upscale")
                 with gr.Accordion("Advanced", open=False):
                     batch = gr.Slider(0, 16, value=0, step=1, label="Faces per model call (--batch-size; 0 = auto: "
-                                      "2 on a CPU, 8 on a GPU)",
+                                      "1 on a CPU, 8 on a GPU)",
                                       elem_id="batch-size")
                 with gr.Row():
                     run_btn = gr.Button("Restore", variant="primary", elem_id="restore")
