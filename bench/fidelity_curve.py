@@ -12,6 +12,7 @@ curve can be chosen on every column, not only PSNR.
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 from pathlib import Path
 
@@ -49,6 +50,11 @@ def main() -> None:
     a = ap.parse_args()
     curves = a.curve or ["input", "0.15,0.65", "raw"]
     est = load_auto_fidelity(a.weights)
+    curves_est = {"file": est}  # the estimator with each --curve lo,hi instead of its own
+    for c in curves:
+        if c not in ("raw", "input", "file"):
+            curves_est[c] = copy.copy(est)
+            curves_est[c].curve = tuple(float(v) for v in c.split(","))
     restorer = hiface.create_restorer(a.model)
     ev = Evaluator(EvalSettings(metrics=METRICS))
     if ev.unavailable:
@@ -67,12 +73,8 @@ def main() -> None:
         for c in curves:
             if c in ("raw", "input"):
                 w = 1.0 if c == "raw" else 0.0
-            elif c == "file":
-                w = float(est.weight(np.array([sev]))[0])
             else:
-                lo, hi = (float(v) for v in c.split(","))
-                t = min(max((sev - lo) / (hi - lo), 0.0), 1.0)
-                w = t * t * (3 - 2 * t)
+                w = float(curves_est[c].weight(np.array([sev]))[0])
             weights[c].append(w)
             outs[c] = from_tensor(blend(x, r, [w])[0])
         for c, ps in ev.score_group(outs, clean).items():

@@ -45,6 +45,7 @@ from . import jobs
 from .errors import HifaceError, UnavailableError
 from .faces.staged import ReplayDetector, ReplayRestorer, restore_many
 from .photo import VIDEO_EXTS, RestoreOptions
+from .video import _Sized
 
 __all__ = ["init_ray", "restore_files_ray", "CRASH_ENV"]
 
@@ -341,12 +342,3 @@ def restore_files_ray(items: Sequence[tuple[Path, Path]], outdir: str | os.PathL
     return summary
 
 
-class _Sized:
-    def __init__(self, it, n: int):
-        self._it, self._n = it, n
-
-    def __iter__(self):
-        return iter(self._it)
-
-    def __len__(self) -> int:
-        return self._n

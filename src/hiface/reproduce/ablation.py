@@ -48,8 +48,6 @@ class AblationTrainer(HiFaceGANTrainer):
                                          seed=self._val_seed, augment=False) if self.val_items else None
 
     def validate(self, batch_size: int = 8) -> dict[str, float]:
-        import torch
-
         from ..io import from_tensor
         from ..metrics import psnr, ssim
         from ..train.logs import append_csv, append_jsonl
@@ -57,16 +55,11 @@ class AblationTrainer(HiFaceGANTrainer):
         if not self.main or self.val_set is None:
             return {}
         p, s, outs, gts = [], [], [], []
-        with torch.no_grad():
-            for start in range(0, len(self.val_set), batch_size):
-                items = [self.val_set[i] for i in range(start, min(start + batch_size, len(self.val_set)))]
-                lq = torch.stack([b["lq"] for b in items]).to(self.device)
-                hq = torch.stack([b["hq"] for b in items]).to(self.device)
-                out = self.G_ema(lq).clamp(0, 1).mul(255).round().div(255)
-                p += psnr(out, hq).tolist()
-                s += ssim(out, hq).tolist()
-                outs += [from_tensor(o.cpu()) for o in out]
-                gts += [from_tensor(h.cpu()) for h in hq]
+        for out, hq in self.val_outputs(batch_size):
+            p += psnr(out, hq).tolist()
+            s += ssim(out, hq).tolist()
+            outs += [from_tensor(o.cpu()) for o in out]
+            gts += [from_tensor(h.cpu()) for h in hq]
         res: dict[str, float] = {"psnr": float(np.mean(p)), "ssim": float(np.mean(s))}
         fed, n_faces = _fed(outs, gts, self)
         row: dict[str, Any] = {"step": self.step, **res, "n": len(outs), "fed_faces": n_faces}

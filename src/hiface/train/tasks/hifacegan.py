@@ -370,22 +370,27 @@ class HiFaceGANTrainer(BaseTrainer):
         path = self.run_dir / "samples" / f"step_{self.step:08d}.png"
         return write_image(path, from_tensor(rows), overwrite=True)
 
-    def validate(self, batch_size: int = 8) -> dict[str, float]:
-        """Mean PSNR/SSIM (RGB, :mod:`hiface.metrics`) of G_ema on the validation split, on
-        8-bit-quantised outputs as they would be saved (rank 0 only)."""
+    def val_outputs(self, batch_size: int = 8):
+        """(G_ema output quantised to 8 bits as it would be saved, ground truth) per batch of the
+        validation split."""
         import torch
 
-        if not self.main or self.val_set is None:
-            return {}
-        scores: dict[str, list[float]] = {"psnr": [], "ssim": []}
         with torch.no_grad():
             for start in range(0, len(self.val_set), batch_size):
                 items = [self.val_set[i] for i in range(start, min(start + batch_size, len(self.val_set)))]
                 lq = torch.stack([b["lq"] for b in items]).to(self.device)
                 hq = torch.stack([b["hq"] for b in items]).to(self.device)
-                out = self.G_ema(lq).clamp(0, 1).mul(255).round().div(255)
-                scores["psnr"] += psnr(out, hq).tolist()
-                scores["ssim"] += ssim(out, hq).tolist()
+                yield self.G_ema(lq).clamp(0, 1).mul(255).round().div(255), hq
+
+    def validate(self, batch_size: int = 8) -> dict[str, float]:
+        """Mean PSNR/SSIM (RGB, :mod:`hiface.metrics`) of G_ema on the validation split, on
+        8-bit-quantised outputs as they would be saved (rank 0 only)."""
+        if not self.main or self.val_set is None:
+            return {}
+        scores: dict[str, list[float]] = {"psnr": [], "ssim": []}
+        for out, hq in self.val_outputs(batch_size):
+            scores["psnr"] += psnr(out, hq).tolist()
+            scores["ssim"] += ssim(out, hq).tolist()
         res = {k: float(np.mean(v)) for k, v in scores.items()}
         append_csv(self.run_dir / "metrics.csv", ["step", "psnr", "ssim", "n"],
                     {"step": self.step, **res, "n": len(self.val_set)})
