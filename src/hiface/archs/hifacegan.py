@@ -84,6 +84,24 @@ def _resized_like(image: Tensor, y: Tensor) -> Tensor:
     return image if image.shape[-2:] == y.shape[-2:] else F.interpolate(image, size=y.shape[-2:], mode="area")
 
 
+def grey_start(gen: nn.Module, level: float = 0.5) -> nn.Module:
+    """Start an untrained generator at a mid-grey output: the RGB heads' biases = atanh(level).
+
+    The official init (zero biases, xavier 0.02) puts the first outputs at tanh(≈0) = 0, which
+    the [0, 1] reading (module docstring) shows as black; Adam then moves the heads' bias by
+    ≈ lr per step, so at lr 1e-4 a from-scratch run spends thousands of steps just climbing to
+    grey (measured: still black after 200 steps at 128², ngf 4). Starting at grey is where
+    the [-1, 1] convention of SPADE-style code starts; trained weights overwrite it."""
+    import math
+
+    import torch
+
+    with torch.no_grad():
+        for head in gen.to_rgbs:
+            head.bias.fill_(math.atanh(level))
+    return gen
+
+
 class _SPADEDecoder(nn.Module):
     """Shared decoder layout: ``fc``, ``head_0``, ``G_middle_0/1``, ``ups.0-3``, ``to_rgbs.0-3``."""
 
@@ -159,6 +177,8 @@ class HiFaceGANGenerator(_SPADEDecoder):
         self.encoder = SuppressionEncoder(ngf, 3, _N_DOWN, suppression, **suppression_kwargs)
         self._build_decoder(ngf, self.encoder.channels, replenishment, spectral, spade_hidden, inference_norm)
         init_weights(self, init)
+        if init != "default":
+            grey_start(self)
 
     def forward(self, x: Tensor) -> Tensor:
         _check_input(x)

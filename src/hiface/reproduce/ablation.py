@@ -97,16 +97,25 @@ def _config(b: Budget, variant: str, seed: int, train_list: Path, progress: bool
     d, m, lo, o, t, lg = cfg.data, cfg.model, cfg.loss, cfg.optim, cfg.train, cfg.log
     d.root, d.size, d.preset, d.val_fraction, d.num_workers = str(train_list), b.ab_size, "hifacegan-fr", 0.0, 0
     d.quality.enabled = False          # the pool is chosen by the reproduction (same for every variant)
-    m.ngf, m.suppression, m.replenishment = b.ab_ngf, sup, rep
+    m.ngf, m.suppression, m.replenishment, m.spade_hidden = b.ab_ngf, sup, rep, b.ab_spade_hidden
     m.ndf, m.num_d, m.d_layers = b.ab_ndf, b.ab_num_d, b.ab_d_layers
     lo.perceptual_backbone = "mobilenetv2"   # shipped with hiface: the same loss on every machine
     lo.warmup_steps = b.ab_warmup
     lo.lambda_perceptual = b.ab_perceptual
     o.ema_decay = b.ab_ema_decay
-    t.steps, t.batch_size, t.seed, t.device, t.threads = b.ab_steps, b.ab_batch, seed, b.device, b.ab_threads
+    t.steps, t.batch_size, t.seed, t.device, t.threads = b.ab_steps, b.ab_batch, seed, b.device, _threads(b)
     lg.log_every = max(1, b.ab_steps // 100)
     lg.sample_every, lg.val_every, lg.ckpt_every, lg.keep_last, lg.progress = 0, b.ab_eval_every, 0, 1, progress
     return cfg
+
+
+def _threads(b: Budget) -> int:
+    """Torch threads per training run: explicit, or the cores shared among the parallel runs."""
+    import os
+
+    if b.ab_threads > 0 or b.ab_parallel <= 1 or b.device != "cpu":
+        return b.ab_threads
+    return max(1, (os.cpu_count() or 1) // b.ab_parallel)
 
 
 def _train_and_restore(b: Budget, variant: str, seed: int, lists: dict[str, Any], run_dir: Path,
@@ -208,19 +217,36 @@ def run_ablation(b: Budget, out: Path, *, seed: int, lists: dict[str, Any], hold
         write_image(out / "holdout" / "lq" / f"{f.stem}.png", res.image, overwrite=True)
     runs: dict[str, dict] = {}
 
-    def train(v: str, s: int) -> None:
-        key = f"{v}-seed{s}"
-        note(f"ablation {VARIANTS[v][2]}, seed {s}: {b.ab_steps} steps")
-        runs[key] = _train_and_restore(b, v, s, lists, out / "runs" / key, pairs, progress)
+    def train(jobs: list[tuple[str, int]]) -> None:
+        """Train (variant, seed) runs, ``b.ab_parallel`` at a time; every run is seeded and its
+        thread count fixed, so the results do not depend on how many run at once."""
+        keys = [f"{v}-seed{s}" for v, s in jobs]
+        for (v, s) in jobs:
+            note(f"ablation {VARIANTS[v][2]}, seed {s}: {b.ab_steps} steps")
+        if b.ab_parallel <= 1 or len(jobs) == 1:
+            for key, (v, s) in zip(keys, jobs):
+                runs[key] = _train_and_restore(b, v, s, lists, out / "runs" / key, pairs, progress)
+            return
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    for v in VARIANTS:
-        train(v, seed)
+        done: dict[str, dict] = {}
+        with ProcessPoolExecutor(min(b.ab_parallel, len(jobs)), mp_context=mp.get_context("spawn")) as ex:
+            futs = {ex.submit(_train_and_restore, b, v, s, lists, out / "runs" / key, pairs, False): key
+                    for key, (v, s) in zip(keys, jobs)}
+            for f in as_completed(futs):
+                key = futs[f]
+                done[key] = f.result()
+                note(f"ablation run {key} done: {done[key]['seconds']:.0f} s "
+                     f"({done[key]['s_per_step']:.2f} s/step)")
+        for key in keys:              # the serial order, whatever finished first
+            runs[key] = done[key]
+
+    train([(v, seed) for v in VARIANTS])
     first = _score(runs, pairs, metrics)
     spec_hi = _higher_is_better(rank_metric)
     ranked = sorted(VARIANTS, key=lambda v: _rank_key(first[f"{v}-seed{seed}"], rank_metric, spec_hi))
-    for v in ranked[:2]:
-        for k in range(1, b.ab_extra_seeds + 1):
-            train(v, seed + k)
+    train([(v, seed + k) for v in ranked[:2] for k in range(1, b.ab_extra_seeds + 1)])
     run_summaries = _score(runs, pairs, metrics)
     variants = aggregate(run_summaries, runs, metrics)
     return {"pairs": [p[0] for p in pairs], "runs": {k: {kk: vv for kk, vv in r.items() if kk != "outputs"}
