@@ -30,6 +30,18 @@ def val_faces(limit: int, every: int = 3) -> list[Path]:
     return [UTK / n for n in names[::every]][:limit]
 
 
+def _split_blend(x, r, w: float, knee: float, sigma: float):
+    """x + w (r - x)_low + w_hi (r - x)_high, w_hi = smoothstep(w / knee): the low frequencies
+    (Gaussian sigma) blended by the estimator's weight, the details restored sooner."""
+    from hiface.fidelity import _gauss
+
+    t = min(1.0, w / knee) if knee > 0 else 1.0
+    w_hi = t * t * (3 - 2 * t)
+    d = r - x
+    lo = _gauss(d, sigma)
+    return (x + w * lo + w_hi * (d - lo)).clamp(0, 1)
+
+
 def main() -> None:
     import torch
 
@@ -52,7 +64,7 @@ def main() -> None:
     est = load_auto_fidelity(a.weights)
     curves_est = {"file": est}  # the estimator with each --curve lo,hi instead of its own
     for c in curves:
-        if c not in ("raw", "input", "file"):
+        if c not in ("raw", "input", "file") and not c.startswith(("split", "niqe")):
             curves_est[c] = copy.copy(est)
             curves_est[c].curve = tuple(float(v) for v in c.split(","))
     restorer = hiface.create_restorer(a.model)
@@ -73,10 +85,22 @@ def main() -> None:
         for c in curves:
             if c in ("raw", "input"):
                 w = 1.0 if c == "raw" else 0.0
+            elif c.startswith("split"):
+                w = float(est.weight(np.array([sev]))[0])
+            elif c.startswith("niqe"):  # niqe:MARGIN:SCALE -- at least clip((NIQE(X) - NIQE(R) - m) / s, 0, 1)
+                m_, s_ = (float(v) for v in c.split(":")[1:3])
+                if "nx" not in locals() or nx_key != i:
+                    from hiface.metrics.niqe import niqe as _niqe
+                    nx, nr, nx_key = _niqe(from_tensor(x[0])), _niqe(from_tensor(r[0])), i
+                w = max(float(est.weight(np.array([sev]))[0]), float(np.clip((nx - nr - m_) / s_, 0, 1)))
             else:
                 w = float(curves_est[c].weight(np.array([sev]))[0])
             weights[c].append(w)
-            outs[c] = from_tensor(blend(x, r, [w])[0])
+            if c.startswith("split"):   # split:KNEE:SIGMA -- the details get weight smoothstep(w / KNEE)
+                knee, sig = (float(v) for v in c.split(":")[1:3])
+                outs[c] = from_tensor(_split_blend(x, r, w, knee, sig)[0])
+            else:
+                outs[c] = from_tensor(blend(x, r, [w])[0])
         for c, ps in ev.score_group(outs, clean).items():
             for m in METRICS:
                 v = ps.values.get(m)

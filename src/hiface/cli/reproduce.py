@@ -28,15 +28,16 @@ HELP = """Reproduce the paper's experiments (sub-task tables, ablation) at a --b
 \b
 Budgets (--budget):
   tiny     tests / CI: 2 faces, 2 steps, tiny networks (about a minute)
-  small    a first look on a 2-core CPU (~25 min shared)
-  default  2-core CPU, estimated <= 2.5 h quiet: 24 faces, 120 steps per run
+  small    a first look on a 2-core CPU (~15 min): 3 faces, 200 steps per run
+  default  2-core CPU, <= 2.5 h: 24 faces, 3,000 steps per run (ngf 4),
+           two runs at a time (ab_parallel=2, one thread each)
   gpu      one GPU: 200 faces at 256², ngf 16, 20,000 steps per run
 
 \b
 Examples:
   hiface reproduce --budget small -o runs/reproduce-small
   hiface reproduce --budget gpu --data ffhq_aligned/ --weights gfpgan-1.4=GFPGANv1.4.pth -o runs/gpu
-  hiface reproduce --budget default --set ab_steps=3000 --only ablation -o runs/ab
+  hiface reproduce --budget default --set ab_steps=6000 --only ablation -o runs/ab
 """
 
 
