@@ -178,3 +178,22 @@ def test_markdown_to_html_subset(tmp_path):
     assert "<h1>T</h1>" in h and "<li>a <code>x</code> <b>b</b></li>" in h
     assert "<th>m</th><th>v</th>" in h and "<td>r</td><td>1</td>" in h
     assert "data:image/png;base64," in h and "<figcaption>cap</figcaption>" in h and "<p>text</p>" in h
+
+
+def test_meaning_says_when_runs_have_not_converged():
+    from hiface.reproduce.report import _meaning
+
+    def run(*psnr):
+        return {"curves": {"val": [{"step": 250 * i, "psnr": p} for i, p in enumerate(psnr)]}}
+
+    ab = {"rank_metric": "psnr", "ranked": ["a", "b", "c", "d"],
+          "variants": {"a": {"metrics": {"psnr": {"mean": 20.0, "std": 0.05}}},
+                       "b": {"metrics": {"psnr": {"mean": 19.0, "std": 0.1}}}},
+          "runs": {"a-seed0": run(10, 18, 20), "b-seed0": run(10, 19, 19.02)}}
+    b = get_budget("default")
+    txt = _meaning(ab, b)
+    assert "differs by 1.000" in txt and "larger than the noise" in txt
+    assert "still rising at the last step in 1 of 2 runs" in txt and "a-seed0" in txt and "b-seed0)" not in txt
+    assert "far too few" not in txt                      # 3000 steps: no "protocol check only" warning
+    ab["runs"]["a-seed0"] = run(10, 18, 18.05)
+    assert "still rising" not in _meaning(ab, b)

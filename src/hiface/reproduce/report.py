@@ -70,6 +70,15 @@ def ablation_table(ab: dict, b: Budget) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: a run whose validation PSNR rose more than this over its last evaluation interval is "still rising"
+RISING_DB = 0.1
+
+
+def _still_rising(run: dict) -> bool:
+    v = [p["psnr"] for p in run.get("curves", {}).get("val", []) if p.get("psnr") is not None]
+    return len(v) >= 3 and v[-1] - v[-2] > RISING_DB
+
+
 def _meaning(ab: dict, b: Budget) -> str:
     """What the ablation's differences mean at this budget (winner vs runner-up vs seed noise)."""
     from .ablation import VARIANTS
@@ -95,6 +104,12 @@ def _meaning(ab: dict, b: Budget) -> str:
                     "(more steps, faces and seeds) can test the paper's claim.")
     else:
         txt += "; with one seed there is no estimate of the noise."
+    rising = [k for k, r in ab["runs"].items() if _still_rising(r)]
+    if rising:
+        txt += (f"\n- Validation PSNR was still rising at the last step in {len(rising)} of {len(ab['runs'])} runs "
+                f"(by more than {RISING_DB} dB over the last {b.ab_eval_every} steps: "
+                f"{', '.join(rising)}): the networks have not converged at this budget, so the rows compare "
+                "early training, not the converged models the paper compares.")
     if b.ab_steps < 1000:
         txt += (f"\n- {b.ab_steps} steps is far too few for a GAN to converge: read these rows as a check that "
                 "the protocol runs end to end, not as evidence for or against the paper.")
