@@ -81,7 +81,7 @@ def main() -> None:
         with torch.inference_mode():
             r = restorer.restore(x, fidelity=1.0)
         sev = float(est.severity(x, r)[0])
-        outs = {}
+        outs, nq = {}, None
         for c in curves:
             if c in ("raw", "input"):
                 w = 1.0 if c == "raw" else 0.0
@@ -89,10 +89,11 @@ def main() -> None:
                 w = float(est.weight(np.array([sev]))[0])
             elif c.startswith("niqe"):  # niqe:MARGIN:SCALE -- at least clip((NIQE(X) - NIQE(R) - m) / s, 0, 1)
                 m_, s_ = (float(v) for v in c.split(":")[1:3])
-                if "nx" not in locals() or nx_key != i:
-                    from hiface.metrics.niqe import niqe as _niqe
-                    nx, nr, nx_key = _niqe(from_tensor(x[0])), _niqe(from_tensor(r[0])), i
-                w = max(float(est.weight(np.array([sev]))[0]), float(np.clip((nx - nr - m_) / s_, 0, 1)))
+                if nq is None:  # NIQE of the input and of the full restoration, once per face
+                    from hiface.metrics.niqe import niqe
+
+                    nq = (niqe(from_tensor(x[0])), niqe(from_tensor(r[0])))
+                w = max(float(est.weight(np.array([sev]))[0]), float(np.clip((nq[0] - nq[1] - m_) / s_, 0, 1)))
             else:
                 w = float(curves_est[c].weight(np.array([sev]))[0])
             weights[c].append(w)
