@@ -79,18 +79,19 @@ def _quantise_into(dst: np.ndarray, strip: np.ndarray) -> None:
         dst[...] = strip
 
 
-def _face_rois(faces, transforms, upscale: float, oh: int, ow: int) -> list[tuple[int, int, int, int, float]]:
+def _face_rois(faces, transforms, upscale: float, oh: int, ow: int, masks=None,
+               keep_detail: bool = False, erode: float = 0.03, feather: float = 0.12) -> list[tuple[int, int, int, int, float]]:
     """Each face's output region (x0, y0, x1, y1), computed as paste_faces does, and its scale."""
-    from .align import invert_affine, scale_affine_output, similarity_scale, transform_points
+    from .align import invert_affine, scale_affine_output, similarity_scale
+    from .paste import face_mask, paste_region
 
     out = []
-    for face, M in zip(faces, transforms):
+    for i, (face, M) in enumerate(zip(faces, transforms)):
         S = face.shape[0]
         A = scale_affine_output(invert_affine(M), upscale)
-        c = transform_points(A, np.array([[-0.5, -0.5], [S - 0.5, -0.5], [-0.5, S - 0.5], [S - 0.5, S - 0.5]]))
-        x0, y0 = np.maximum(np.floor(c.min(0)).astype(int) - 1, 0)
-        x1, y1 = np.minimum(np.ceil(c.max(0)).astype(int) + 2, [ow, oh])
-        out.append((int(x0), int(y0), int(x1), int(y1), float(similarity_scale(A))))
+        m = face_mask(S, erode, feather) if masks is None else masks[i]
+        x0, y0, x1, y1 = paste_region(M, S, upscale, ow, oh, m, keep_detail)
+        out.append((x0, y0, x1, y1, float(similarity_scale(A))))
     return out
 
 
@@ -113,7 +114,8 @@ def render(image: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarr
     oh, ow = output_size(h, w, upscale)
     shape = (oh, ow) if image.ndim == 2 else (oh, ow, image.shape[2])
     out = np.empty(shape, dtype=dtype)
-    rois = _face_rois(faces, transforms, upscale, oh, ow)
+    rois = _face_rois(faces, transforms, upscale, oh, ow, masks, bool(paste_kw.get("keep_detail")),
+                      paste_kw.get("erode", 0.03), paste_kw.get("feather", 0.12))
     for y0, y1, strip in background_strips(image, upscale, rows=rows):
         np.clip(strip, 0.0, 1.0, out=strip)  # as upscale_image: faces blend over the clipped background
         s3 = strip if strip.ndim == 3 else strip[..., None]
