@@ -136,6 +136,8 @@ def paste_faces(background: np.ndarray, faces: list[np.ndarray], transforms: lis
         delta = inputs is not None
         if delta:
             face = face - inputs[i]
+            if not face.any():  # nothing changed (e.g. a large face the auto fidelity left as it was)
+                continue
         A = scale_affine_output(invert_affine(M), upscale)  # crop -> output
         # crop -> ROI: translate the output by (-x0, -y0); warp_face wants the source->dest map
         T = A.copy()
