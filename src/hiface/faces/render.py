@@ -119,7 +119,6 @@ def render(image: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarr
     rois = _face_rois(faces, transforms, upscale, oh, ow, masks, bool(paste_kw.get("keep_detail")),
                       paste_kw.get("erode", 0.03), paste_kw.get("feather", 0.12))
     for y0, y1, strip in background_strips(image, upscale, rows=rows):
-        np.clip(strip, 0.0, 1.0, out=strip)  # as upscale_image: faces blend over the clipped background
         s3 = strip if strip.ndim == 3 else strip[..., None]
         for i, (face, M, (fx0, fy0, fx1, fy1, sc)) in enumerate(zip(faces, transforms, rois)):
             if fy1 <= y0 or fy0 >= y1 or fx1 <= fx0 or same[i]:
@@ -131,7 +130,8 @@ def render(image: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarr
                 by0, by1 = max(fy0, y0 - pad), min(fy1, y1 + pad)
             ky0, ky1 = max(y0, by0), min(y1, by1)  # the rows of this strip the face touches
             buf = np.zeros((by1 - by0, fx1 - fx0, s3.shape[2]), np.float32)
-            buf[ky0 - by0:ky1 - by0] = s3[ky0 - y0:ky1 - y0, fx0:fx1]
+            # as upscale_image: faces blend over the clipped background (the rest is clipped by _quantise_into)
+            np.clip(s3[ky0 - y0:ky1 - y0, fx0:fx1], 0.0, 1.0, out=buf[ky0 - by0:ky1 - by0])
             # move the face's map so buf's (0, 0) is output pixel (fx0, by0): output = u * image + (u - 1) / 2,
             # so shifting the output by -d shifts the image by -d / u
             T = np.array([[1.0, 0.0, fx0 / upscale], [0.0, 1.0, by0 / upscale], [0.0, 0.0, 1.0]])
