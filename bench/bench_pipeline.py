@@ -6,6 +6,13 @@ per face) for comparison.
         --model hifacegan --model gfpgan-1.4 --json out/bench_pipeline.json
 
 Prints a Markdown table (one row per photo, then totals). Needs ../shared (or --photos DIR).
+
+``--stages``: time the path ``hiface restore`` takes instead (default model with its shipped
+weights and default options, 8-bit output built in strips), every stage of it -- decode, detect,
+align, model, paste masks, colour transfer, background + paste + quantise, encode (in memory) --
+and the pipeline's own time as a share of the model's:
+
+    PYTHONPATH=src python bench/bench_pipeline.py --stages --repeat 3 --json out/stages.json
 """
 from __future__ import annotations
 
@@ -58,6 +65,76 @@ def bench_photos(photos: list[Path], detector: str, upscale: float, repeat: int,
     return rows
 
 
+STAGES = ("decode", "detect", "align", "model", "masks", "colour", "render", "encode")
+
+
+def bench_stages(photos: list[Path], repeat: int, model: str | None = None, skip_model: bool = False) -> list[dict]:
+    """Seconds per stage of ``hiface restore``'s path (best of ``repeat``), per photo; ``render``
+    is the up-scaled background with the faces pasted, quantised to the output type, of which
+    ``background`` the same without faces."""
+    from hiface.faces.masks import match_colour
+    from hiface.faces.paste import face_mask
+    from hiface.faces.render import render
+    from hiface.io import _encode, read_image
+    from hiface.photo import RestoreOptions, _as_float, load_pipeline, output_ext
+
+    opts = RestoreOptions() if model is None else RestoreOptions(model=model)
+    pipe = load_pipeline(opts, cache=False)
+    pipe.detector  # load models outside the timings  # noqa: B018
+    rows = []
+    for p in photos:
+        def decode(p=p):
+            img = read_image(p, keep_16bit=True)
+            return img, _as_float(img.pixels), None if img.alpha is None else _as_float(img.alpha)
+
+        t = {}
+        t["decode"], (img, x, alpha) = _t(decode, repeat=repeat)
+        dtype = np.uint16 if img.pixels.dtype == np.uint16 else np.uint8
+        t["detect"], faces = _t(pipe.detect, x, repeat=repeat)
+        t["align"], (crops, Ms) = _t(pipe.align, x, faces, repeat=repeat)
+        if skip_model:
+            t["model"], restored = 0.0, [np.clip(c * 0.9 + 0.05, 0, 1) for c in crops]
+        else:
+            t["model"], (restored, _) = _t(pipe.restore_crops, crops, repeat=repeat)
+        t["masks"], masks = _t(pipe.paste_masks, faces, Ms, repeat=repeat)
+
+        def colour():
+            return [match_colour(r, c, face_mask(pipe.size) if m is None else m)
+                    for r, c, m in zip(restored, crops, masks or [None] * len(crops))]
+
+        t["colour"], restored = _t(colour, repeat=repeat)
+        t["render"], out = _t(pipe._paste, x, restored, Ms, crops, dtype, masks, repeat=repeat)
+        t["background"], _ = _t(render, x, [], [], pipe.upscale, dtype, repeat=repeat)
+        if alpha is not None:
+            t["render"] += _t(render, alpha, [], [], pipe.upscale, dtype, repeat=repeat)[0]
+        a_out = None if alpha is None else render(alpha, [], [], pipe.upscale, dtype)
+        fmt = {".jpg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".tif": "TIFF"}[output_ext(p, "auto", alpha is not None,
+                                                                                 dtype == np.uint16)]
+        t["encode"], _ = _t(_encode, out, a_out, fmt, 95, img.icc, img.exif, repeat=repeat)
+        rows.append({"photo": p.name, "size": f"{x.shape[1]}x{x.shape[0]}", "faces": len(faces),
+                     **{k: round(v, 4) for k, v in t.items()}})
+        print(f"  {p.name}: " + ", ".join(f"{k} {v:.3f}" for k, v in t.items()), file=sys.stderr, flush=True)
+    return rows
+
+
+def print_stages(rows: list[dict]) -> dict:
+    keys = (*STAGES[:6], "render", "background", "encode")
+    print("| photo | size | faces | " + " | ".join(keys) + " |")
+    print("|---|---|---:|" + "---:|" * len(keys))
+    for r in rows:
+        print(f"| {r['photo']} | {r['size']} | {r['faces']} | " + " | ".join(f"{r[k]:.3f}" for k in keys) + " |")
+    tot = {k: sum(r[k] for r in rows) for k in ("faces", *keys)}
+    print("| **total** | | " + f"{tot['faces']} | " + " | ".join(f"**{tot[k]:.2f}**" for k in keys) + " |")
+    own = sum(tot[k] for k in STAGES if k not in ("model", "decode", "encode"))
+    tot["own_s"], tot["own_io_s"] = own, own + tot["decode"] + tot["encode"]
+    if tot["model"] > 0:
+        print(f"\npipeline's own time (detect, align, masks, colour, render): {own:.2f} s = "
+              f"{100 * own / tot['model']:.0f} % of the model's {tot['model']:.2f} s "
+              f"({tot['model'] / max(tot['faces'], 1):.3f} s per face); with decode and encode "
+              f"{tot['own_io_s']:.2f} s = {100 * tot['own_io_s'] / tot['model']:.0f} %")
+    return tot
+
+
 def bench_models(models: list[str], repeat: int) -> dict[str, float]:
     """Seconds per face (batch of 1, random weights) of real restorers at their native size."""
     import torch
@@ -87,6 +164,9 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="best of N")
     ap.add_argument("--threads", type=int, default=None, help="torch/OpenCV threads (default: library default)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--stages", action="store_true", help="time hiface restore's own path, stage by stage")
+    ap.add_argument("--no-model", action="store_true", help="--stages without the model (its time reads 0)")
+    ap.add_argument("--only", action="append", default=None, help="photos whose name contains this (repeatable)")
     a = ap.parse_args(argv)
     if not a.photos.is_dir():
         print(f"photos folder not found: {a.photos} (needs ../shared)", file=sys.stderr)
@@ -98,6 +178,18 @@ def main(argv=None) -> int:
         torch.set_num_threads(a.threads)
         cv2.setNumThreads(a.threads)
     photos = sorted(p for p in a.photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if a.only:
+        photos = [p for p in photos if any(s in p.name for s in a.only)]
+    if a.stages:
+        rows = bench_stages(photos, a.repeat, a.model[0] if a.model else None, a.no_model)
+        tot = print_stages(rows)
+        machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+                   f"load {os.getloadavg()[0]:.1f}")
+        print(f"\nmachine: {machine}")
+        if a.json:
+            a.json.parent.mkdir(parents=True, exist_ok=True)
+            a.json.write_text(json.dumps({"machine": machine, "rows": rows, "totals": tot}, indent=1))
+        return 0
     result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch "
                          f"{torch.__version__}, {torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}",
               "upscale": a.upscale, "detectors": {}, "model_s_per_face": {}}

@@ -46,6 +46,12 @@ def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
     a = np.asarray(image)
     if a.dtype == np.uint16:
         a = (a.astype(np.float32) / 257.0).round().astype(np.uint8)
+    elif a.dtype == np.float32 and (a.ndim == 2 or a.shape[2] <= 4):
+        import cv2
+
+        # one pass, no float temporaries: saturating round(a * 255) (ties to even, which values
+        # read from 8- or 16-bit files never hit) = clip, * 255, + 0.5 below
+        a = cv2.addWeighted(a, 255.0, a, 0.0, 0.0, dtype=cv2.CV_8U)
     elif a.dtype != np.uint8:  # in row blocks: no full-size float temporaries on big photos
         src, a = a, np.empty(a.shape, np.uint8)
         for y in range(0, src.shape[0], 256):

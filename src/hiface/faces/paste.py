@@ -20,7 +20,7 @@ from .align import (
     warp_face,
 )
 
-__all__ = ["face_mask", "upscale_image", "paste_faces", "detail_sigma", "to_gray", "is_grayscale"]
+__all__ = ["face_mask", "upscale_image", "paste_faces", "paste_region", "detail_sigma", "to_gray", "is_grayscale"]
 
 
 @functools.lru_cache(maxsize=8)
@@ -75,6 +75,44 @@ def detail_sigma(scale: float) -> float:
     return 0.5 * float(np.sqrt(max(scale * scale - 1.0, 0.0)))
 
 
+def _support(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1), end exclusive: the crop pixels where ``mask`` > 0."""
+    cols, rows = np.flatnonzero(mask.any(axis=0)), np.flatnonzero(mask.any(axis=1))
+    if not len(cols):
+        return 0, 0, 0, 0
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def paste_region(M: np.ndarray, size: int, upscale: float, width: int, height: int,
+                 mask: np.ndarray | None = None, keep_detail: bool = False) -> tuple[int, int, int, int]:
+    """Output pixels (x0, y0, x1, y1), end exclusive, that :func:`paste_faces` touches for a
+    ``size`` crop with image->crop similarity ``M``, in a ``width`` x ``height`` output.
+
+    Where ``mask`` (crop-space blend weights) is given, only the region its non-zero part can
+    reach is worked on -- the face outline covers about a third of the crop's bounding box --
+    plus, with ``keep_detail``, the reach of the low-pass (OpenCV's float Gaussian kernel ends at
+    4 sigma), so every pixel the mask lets through gets exactly the value it would get from the
+    whole crop's region. Faces shrunk below 1/2.5 keep the whole region (``warp_face``
+    area-reduces the region it is given before warping)."""
+    A = scale_affine_output(invert_affine(M), upscale)  # crop -> output
+    S = size
+    corners = transform_points(A, np.array([[-0.5, -0.5], [S - 0.5, -0.5], [-0.5, S - 0.5], [S - 0.5, S - 0.5]]))
+    x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 1, 0)
+    x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 2, [width, height])
+    sc = similarity_scale(A)
+    if mask is not None and sc >= 1 / 2.5:  # (shrunk faces are area-reduced per region first: whole crop)
+        sx0, sy0, sx1, sy1 = _support(mask)
+        if sx1 <= sx0:
+            return 0, 0, 0, 0
+        # linear interpolation of the mask reaches one crop pixel beyond its support (one more for safety)
+        c = transform_points(A, np.array([[sx0 - 2, sy0 - 2], [sx1 + 1, sy0 - 2], [sx0 - 2, sy1 + 1],
+                                          [sx1 + 1, sy1 + 1]], dtype=np.float64))
+        pad = 2 + (int(np.ceil(4 * detail_sigma(sc))) + 2 if keep_detail else 0)
+        x0, y0 = max(x0, int(np.floor(c[:, 0].min())) - pad), max(y0, int(np.floor(c[:, 1].min())) - pad)
+        x1, y1 = min(x1, int(np.ceil(c[:, 0].max())) + pad), min(y1, int(np.ceil(c[:, 1].max())) + pad)
+    return int(x0), int(y0), int(x1), int(y1)
+
+
 def paste_faces(background: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarray], *,
                 upscale: float = 1.0, erode: float = 0.03, feather: float = 0.12,
                 masks: list[np.ndarray] | None = None, keep_detail: bool = False,
@@ -91,15 +129,16 @@ def paste_faces(background: np.ndarray, faces: list[np.ndarray], transforms: lis
     H, W = background.shape[:2]
     for i, (face, M) in enumerate(zip(faces, transforms)):
         S = face.shape[0]
+        mask = face_mask(S, erode, feather) if masks is None else masks[i]
+        x0, y0, x1, y1 = paste_region(M, S, upscale, W, H, mask, keep_detail)
+        if x1 <= x0 or y1 <= y0:
+            continue
         delta = inputs is not None
         if delta:
             face = face - inputs[i]
+            if not face.any():  # nothing changed (e.g. a large face the auto fidelity left as it was)
+                continue
         A = scale_affine_output(invert_affine(M), upscale)  # crop -> output
-        corners = transform_points(A, np.array([[-0.5, -0.5], [S - 0.5, -0.5], [-0.5, S - 0.5], [S - 0.5, S - 0.5]]))
-        x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int) - 1, 0)
-        x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 2, [W, H])
-        if x1 <= x0 or y1 <= y0:
-            continue
         # crop -> ROI: translate the output by (-x0, -y0); warp_face wants the source->dest map
         T = A.copy()
         T[:, 2] -= (x0, y0)
@@ -108,8 +147,7 @@ def paste_faces(background: np.ndarray, faces: list[np.ndarray], transforms: lis
         # the same and is 4x cheaper (16 vs 64 taps) on 12 MP selfies
         interp = "lanczos" if similarity_scale(T) <= 2.0 else "cubic"
         f = warp_face(face, T, roi_size, border="replicate", interpolation=interp)
-        m = warp_face(face_mask(S, erode, feather) if masks is None else masks[i], T, roi_size, border="constant",
-                      border_value=0.0, interpolation="linear")
+        m = warp_face(mask, T, roi_size, border="constant", border_value=0.0, interpolation="linear")
         if not delta:
             np.minimum(f, 1.0, out=f)  # cubic/Lanczos overshoot (in place: np.clip is slow on 10+ MP)
             np.maximum(f, 0.0, out=f)

@@ -79,18 +79,19 @@ def _quantise_into(dst: np.ndarray, strip: np.ndarray) -> None:
         dst[...] = strip
 
 
-def _face_rois(faces, transforms, upscale: float, oh: int, ow: int) -> list[tuple[int, int, int, int, float]]:
+def _face_rois(faces, transforms, upscale: float, oh: int, ow: int, masks=None,
+               keep_detail: bool = False, erode: float = 0.03, feather: float = 0.12) -> list[tuple[int, int, int, int, float]]:
     """Each face's output region (x0, y0, x1, y1), computed as paste_faces does, and its scale."""
-    from .align import invert_affine, scale_affine_output, similarity_scale, transform_points
+    from .align import invert_affine, scale_affine_output, similarity_scale
+    from .paste import face_mask, paste_region
 
     out = []
-    for face, M in zip(faces, transforms):
+    for i, (face, M) in enumerate(zip(faces, transforms)):
         S = face.shape[0]
         A = scale_affine_output(invert_affine(M), upscale)
-        c = transform_points(A, np.array([[-0.5, -0.5], [S - 0.5, -0.5], [-0.5, S - 0.5], [S - 0.5, S - 0.5]]))
-        x0, y0 = np.maximum(np.floor(c.min(0)).astype(int) - 1, 0)
-        x1, y1 = np.minimum(np.ceil(c.max(0)).astype(int) + 2, [ow, oh])
-        out.append((int(x0), int(y0), int(x1), int(y1), float(similarity_scale(A))))
+        m = face_mask(S, erode, feather) if masks is None else masks[i]
+        x0, y0, x1, y1 = paste_region(M, S, upscale, ow, oh, m, keep_detail)
+        out.append((x0, y0, x1, y1, float(similarity_scale(A))))
     return out
 
 
@@ -113,12 +114,14 @@ def render(image: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarr
     oh, ow = output_size(h, w, upscale)
     shape = (oh, ow) if image.ndim == 2 else (oh, ow, image.shape[2])
     out = np.empty(shape, dtype=dtype)
-    rois = _face_rois(faces, transforms, upscale, oh, ow)
+    # the delta paste of a face left unchanged (the auto fidelity's no-harm weight 0) adds nothing
+    same = [inputs is not None and np.array_equal(f, x) for f, x in zip(faces, inputs or [None] * len(faces))]
+    rois = _face_rois(faces, transforms, upscale, oh, ow, masks, bool(paste_kw.get("keep_detail")),
+                      paste_kw.get("erode", 0.03), paste_kw.get("feather", 0.12))
     for y0, y1, strip in background_strips(image, upscale, rows=rows):
-        np.clip(strip, 0.0, 1.0, out=strip)  # as upscale_image: faces blend over the clipped background
         s3 = strip if strip.ndim == 3 else strip[..., None]
         for i, (face, M, (fx0, fy0, fx1, fy1, sc)) in enumerate(zip(faces, transforms, rois)):
-            if fy1 <= y0 or fy0 >= y1 or fx1 <= fx0:
+            if fy1 <= y0 or fy0 >= y1 or fx1 <= fx0 or same[i]:
                 continue
             if fy1 - fy0 <= whole_face_rows or sc < 2.5:  # (shrunk faces are pre-filtered per region)
                 by0, by1 = fy0, fy1
@@ -127,7 +130,8 @@ def render(image: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarr
                 by0, by1 = max(fy0, y0 - pad), min(fy1, y1 + pad)
             ky0, ky1 = max(y0, by0), min(y1, by1)  # the rows of this strip the face touches
             buf = np.zeros((by1 - by0, fx1 - fx0, s3.shape[2]), np.float32)
-            buf[ky0 - by0:ky1 - by0] = s3[ky0 - y0:ky1 - y0, fx0:fx1]
+            # as upscale_image: faces blend over the clipped background (the rest is clipped by _quantise_into)
+            np.clip(s3[ky0 - y0:ky1 - y0, fx0:fx1], 0.0, 1.0, out=buf[ky0 - by0:ky1 - by0])
             # move the face's map so buf's (0, 0) is output pixel (fx0, by0): output = u * image + (u - 1) / 2,
             # so shifting the output by -d shifts the image by -d / u
             T = np.array([[1.0, 0.0, fx0 / upscale], [0.0, 1.0, by0 / upscale], [0.0, 0.0, 1.0]])
