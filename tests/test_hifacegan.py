@@ -154,7 +154,9 @@ def test_lowfreq_sigma_keeps_the_inputs_low_frequencies_inside_the_forward():
     plain = HiFaceGANGenerator(ngf=4).eval()
     fixed = HiFaceGANGenerator(ngf=4, lowfreq_sigma=3).eval()
     fixed.load_state_dict(plain.state_dict())                    # same layout, strict
-    x = torch.rand(2, 3, 64, 64)
+    # low frequencies far from the untrained net's flat grey output: a colour ramp plus texture
+    ramp = torch.linspace(0.05, 0.95, 64).view(1, 1, 1, 64).expand(2, 3, 64, 64)
+    x = (ramp.flip(1) * 0.9 + 0.1 * torch.rand(2, 3, 64, 64)).contiguous()
     with torch.no_grad():
         y = fixed(x)
         assert torch.allclose(y, lowfreq_color_fix(plain(x), x, 3), atol=1e-6)
@@ -260,3 +262,20 @@ def test_official_xavier_initialisation():
     assert net.ups[0].conv_0.weight_orig.std() > 0.01  # spectral-norm convs keep PyTorch's init
     with pytest.raises(ValueError, match="init_type"):
         init_weights(net, "bogus")
+
+
+def test_untrained_generators_start_grey_not_black():
+    """grey_start: from-scratch training starts at tanh(atanh(0.5)) = 0.5, not at a black image
+    (the official zero bias reads as 0 in hiface's [0, 1] convention)."""
+    from hiface.archs.hifacegan import LIPSPADEGenerator
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        for net in (HiFaceGANGenerator(ngf=4), HiFaceGANGenerator(ngf=4, suppression="pairwise"),
+                    LIPSPADEGenerator(ngf=4)):
+            y = net.eval()(x)
+            assert abs(float(y.mean()) - 0.5) < 0.02 and float(y.std()) < 0.05
+        assert all(  # init="default" (PyTorch's own) is left alone
+float(h.bias.abs().max()) != pytest.approx(0.5493, abs=1e-3) for h in
+                   HiFaceGANGenerator(ngf=4, init="default").to_rgbs)

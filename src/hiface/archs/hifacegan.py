@@ -206,6 +206,8 @@ class LIPSPADEGenerator(_SPADEDecoder):
         self._build_decoder(ngf, [3] * 6, "spade", spectral, spade_hidden, inference_norm)
         self.lip_encoder = LIPEncoder(ngf, 3, _N_DOWN)
         init_weights(self, init)
+        if init != "default":
+            grey_start(self)
 
     def forward(self, x: Tensor) -> Tensor:
         _check_input(x)
