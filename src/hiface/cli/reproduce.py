@@ -28,7 +28,7 @@ HELP = """Reproduce the paper's experiments (sub-task tables, ablation) at a --b
 \b
 Budgets (--budget):
   tiny     tests / CI: 2 faces, 2 steps, tiny networks (about a minute)
-  small    a first look on a 2-core CPU (est. ~15 min): 3 faces, 200 steps
+  small    a first look on a 2-core CPU (9 min): 3 faces, 200 steps
   default  2-core CPU, <= 2.5 h: 24 faces, 3,000 steps per run (ngf 4),
            two runs at a time (ab_parallel=2, one thread each)
   gpu      one GPU: 200 faces at 256², ngf 16, 20,000 steps per run

@@ -60,7 +60,7 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in (
            ab_size=64, ab_steps=2, ab_batch=1, ab_ngf=4, ab_spade_hidden=16, ab_ndf=8, ab_num_d=1, ab_d_layers=2,
            ab_train_faces=6, ab_val_faces=2, ab_eval_every=2, ab_warmup=1, ab_ema_decay=0.5, ab_perceptual=0.0,
            ab_threads=1),
-    Budget("small", "a first look on a 2-core CPU (estimated ~15 min): the protocol end to end with the "
+    Budget("small", "a first look on a 2-core CPU (9 min measured, bench/README.md): the protocol end to end with the "
            "default budget's networks, too few steps for the ablation to separate the variants",
            faces=3, size=192, sheet_rows=3, workers=2, ab_steps=200, ab_batch=4, ab_ngf=4, ab_spade_hidden=16,
            ab_ndf=16, ab_train_faces=500, ab_val_faces=3, ab_eval_every=50, ab_warmup=50, ab_ema_decay=0.99,
