@@ -33,10 +33,9 @@ def val_faces(limit: int, every: int = 3) -> list[Path]:
 def _split_blend(x, r, w: float, knee: float, sigma: float):
     """x + w (r - x)_low + w_hi (r - x)_high, w_hi = smoothstep(w / knee): the low frequencies
     (Gaussian sigma) blended by the estimator's weight, the details restored sooner."""
-    from hiface.fidelity import _gauss
+    from hiface.fidelity import _gauss, smoothstep
 
-    t = min(1.0, w / knee) if knee > 0 else 1.0
-    w_hi = t * t * (3 - 2 * t)
+    w_hi = smoothstep(min(1.0, w / knee) if knee > 0 else 1.0)
     d = r - x
     lo = _gauss(d, sigma)
     return (x + w * lo + w_hi * (d - lo)).clamp(0, 1)
@@ -56,8 +55,11 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=60)
     ap.add_argument("--model", default="hifacegan-lite")
     ap.add_argument("--curve", action="append", default=[],
-                    help="lo,hi of the smoothstep; 'raw' (weight 1), 'input' (weight 0) or 'file' (the "
-                         "estimator file's own curve)")
+                    help="lo,hi of the smoothstep; 'raw' (weight 1), 'input' (weight 0), 'file' (the "
+                         "estimator file's own curve); 'split:KNEE:SIGMA' (the file's weight on the "
+                         "change's low frequencies, smoothstep(w / KNEE) on its details above Gaussian "
+                         "SIGMA px); 'niqe:MARGIN:SCALE' (at least clip((NIQE(input) - NIQE(restored) - "
+                         "MARGIN) / SCALE, 0, 1))")
     ap.add_argument("--weights", default=None, help="estimator file (default: the shipped fidelity-auto.json)")
     a = ap.parse_args()
     curves = a.curve or ["input", "0.15,0.65", "raw"]
@@ -81,19 +83,20 @@ def main() -> None:
         with torch.inference_mode():
             r = restorer.restore(x, fidelity=1.0)
         sev = float(est.severity(x, r)[0])
+        w_file = float(est.weight(np.array([sev]))[0])   # the estimator file's own curve
         outs, nq = {}, None
         for c in curves:
             if c in ("raw", "input"):
                 w = 1.0 if c == "raw" else 0.0
             elif c.startswith("split"):
-                w = float(est.weight(np.array([sev]))[0])
+                w = w_file
             elif c.startswith("niqe"):  # niqe:MARGIN:SCALE -- at least clip((NIQE(X) - NIQE(R) - m) / s, 0, 1)
                 m_, s_ = (float(v) for v in c.split(":")[1:3])
                 if nq is None:  # NIQE of the input and of the full restoration, once per face
                     from hiface.metrics.niqe import niqe
 
                     nq = (niqe(from_tensor(x[0])), niqe(from_tensor(r[0])))
-                w = max(float(est.weight(np.array([sev]))[0]), float(np.clip((nq[0] - nq[1] - m_) / s_, 0, 1)))
+                w = max(w_file, float(np.clip((nq[0] - nq[1] - m_) / s_, 0, 1)))
             else:
                 w = float(curves_est[c].weight(np.array([sev]))[0])
             weights[c].append(w)

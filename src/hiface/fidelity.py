@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import WeightsError
 
-__all__ = ["FEATURE_NAMES", "face_features", "optimal_alpha", "AutoFidelity", "load_auto_fidelity", "blend"]
+__all__ = ["FEATURE_NAMES", "face_features", "optimal_alpha", "smoothstep", "AutoFidelity", "load_auto_fidelity", "blend"]
 
 #: side the features are computed at (the estimator was trained on 256² faces)
 FEATURE_SIZE = 256
@@ -103,6 +103,11 @@ def blend(x, r, alpha):
     return x.to(r.device, r.dtype) + a * (r - x.to(r.device, r.dtype))
 
 
+def smoothstep(t):
+    """3t² − 2t³ on t in [0, 1] (clip first): 0 and 1 at the ends, flat at both."""
+    return t * t * (3 - 2 * t)
+
+
 class AutoFidelity:
     """A tiny MLP from :func:`face_features` to the blend weight; numpy inference."""
 
@@ -126,7 +131,7 @@ class AutoFidelity:
         0 below ``lo`` (faces that look undamaged stay exactly as they came), 1 above ``hi``."""
         lo, hi = self.curve
         t = np.clip((np.asarray(severity, dtype=np.float64) - lo) / max(hi - lo, 1e-6), 0.0, 1.0)
-        return t * t * (3 - 2 * t) if (lo, hi) != (0.0, 1.0) else t
+        return smoothstep(t) if (lo, hi) != (0.0, 1.0) else t
 
     def predict_features(self, f: np.ndarray) -> np.ndarray:
         h = (np.asarray(f, dtype=np.float64) - self.mean) / self.std

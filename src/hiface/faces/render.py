@@ -80,8 +80,9 @@ def _quantise_into(dst: np.ndarray, strip: np.ndarray) -> None:
 
 
 def _face_rois(faces, transforms, upscale: float, oh: int, ow: int, masks=None,
-               keep_detail: bool = False, erode: float = 0.03, feather: float = 0.12) -> list[tuple[int, int, int, int, float]]:
-    """Each face's output region (x0, y0, x1, y1), computed as paste_faces does, and its scale."""
+               keep_detail: bool = False, **mask_kw) -> list[tuple[int, int, int, int, float]]:
+    """Each face's output region (x0, y0, x1, y1), computed as paste_faces does, and its scale.
+    ``mask_kw``: paste_faces' ``erode``/``feather`` for the default mask, where given."""
     from .align import invert_affine, scale_affine_output, similarity_scale
     from .paste import face_mask, paste_region
 
@@ -89,7 +90,7 @@ def _face_rois(faces, transforms, upscale: float, oh: int, ow: int, masks=None,
     for i, (face, M) in enumerate(zip(faces, transforms)):
         S = face.shape[0]
         A = scale_affine_output(invert_affine(M), upscale)
-        m = face_mask(S, erode, feather) if masks is None else masks[i]
+        m = face_mask(S, **mask_kw) if masks is None else masks[i]
         x0, y0, x1, y1 = paste_region(M, S, upscale, ow, oh, m, keep_detail)
         out.append((x0, y0, x1, y1, float(similarity_scale(A))))
     return out
@@ -117,7 +118,7 @@ def render(image: np.ndarray, faces: list[np.ndarray], transforms: list[np.ndarr
     # the delta paste of a face left unchanged (the auto fidelity's no-harm weight 0) adds nothing
     same = [inputs is not None and np.array_equal(f, x) for f, x in zip(faces, inputs or [None] * len(faces))]
     rois = _face_rois(faces, transforms, upscale, oh, ow, masks, bool(paste_kw.get("keep_detail")),
-                      paste_kw.get("erode", 0.03), paste_kw.get("feather", 0.12))
+                      **{k: v for k, v in paste_kw.items() if k in ("erode", "feather")})
     for y0, y1, strip in background_strips(image, upscale, rows=rows):
         s3 = strip if strip.ndim == 3 else strip[..., None]
         for i, (face, M, (fx0, fy0, fx1, fy1, sc)) in enumerate(zip(faces, transforms, rois)):
